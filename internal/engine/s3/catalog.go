@@ -1,0 +1,215 @@
+package s3
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/migrationworks/terraform-provider-migration/internal/engine/catalog"
+)
+
+// sumConcurrency bounds parallel recursive listings, one per prefix.
+const sumConcurrency = 4
+
+// ReadCatalog lists the prefixes directly below the url — one per table
+// written there — each with its object count and total bytes, counted
+// recursively. Prefix names are relative to the url and end in "/"
+// ("customers/"); objects directly at the url's level are reported under
+// Prefix "" when there are any. Zero-byte keys ending in "/" are folder
+// markers made by consoles and are not counted.
+func (s *Store) ReadCatalog(ctx context.Context) (*catalog.Catalog, error) {
+	var (
+		prefixes []catalog.Prefix
+		err      error
+	)
+	if s.loc.Scheme == "file" {
+		prefixes, err = s.readDir(ctx)
+	} else {
+		prefixes, err = s.readBucket(ctx)
+	}
+	if err != nil {
+		return nil, err
+	}
+	sort.Slice(prefixes, func(i, j int) bool { return prefixes[i].Prefix < prefixes[j].Prefix })
+	return &catalog.Catalog{Engine: "s3", Prefixes: prefixes}, nil
+}
+
+func (s *Store) readBucket(ctx context.Context) ([]catalog.Prefix, error) {
+	top := catalog.Prefix{}
+	var subs []string
+	pages := awss3.NewListObjectsV2Paginator(s.client, &awss3.ListObjectsV2Input{
+		Bucket:    aws.String(s.loc.Bucket),
+		Prefix:    aws.String(s.loc.Prefix),
+		Delimiter: aws.String("/"),
+	})
+	for pages.HasMorePages() {
+		page, err := pages.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("listing %s: %w", s.loc, s.knownOrWrapped(err, "s3:ListBucket"))
+		}
+		for _, cp := range page.CommonPrefixes {
+			subs = append(subs, aws.ToString(cp.Prefix))
+		}
+		for _, o := range page.Contents {
+			if isFolderMarker(aws.ToString(o.Key), aws.ToInt64(o.Size)) {
+				continue
+			}
+			top.Objects++
+			top.Bytes += aws.ToInt64(o.Size)
+		}
+	}
+
+	out := make([]catalog.Prefix, len(subs))
+	err := forEachBounded(ctx, len(subs), sumConcurrency, func(ctx context.Context, i int) error {
+		p := catalog.Prefix{Prefix: strings.TrimPrefix(subs[i], s.loc.Prefix)}
+		pages := awss3.NewListObjectsV2Paginator(s.client, &awss3.ListObjectsV2Input{
+			Bucket: aws.String(s.loc.Bucket),
+			Prefix: aws.String(subs[i]),
+		})
+		for pages.HasMorePages() {
+			page, err := pages.NextPage(ctx)
+			if err != nil {
+				return fmt.Errorf("listing s3://%s/%s: %w", s.loc.Bucket, subs[i], s.knownOrWrapped(err, "s3:ListBucket"))
+			}
+			for _, o := range page.Contents {
+				if isFolderMarker(aws.ToString(o.Key), aws.ToInt64(o.Size)) {
+					continue
+				}
+				p.Objects++
+				p.Bytes += aws.ToInt64(o.Size)
+			}
+		}
+		out[i] = p
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if top.Objects > 0 {
+		out = append(out, top)
+	}
+	return out, nil
+}
+
+func isFolderMarker(key string, size int64) bool {
+	return size == 0 && strings.HasSuffix(key, "/")
+}
+
+func (s *Store) readDir(ctx context.Context) ([]catalog.Prefix, error) {
+	dir := s.loc.Dir
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", dir, s.fileErr(err, dir))
+	}
+	top := catalog.Prefix{}
+	var subs []string
+	for _, e := range entries {
+		full := filepath.Join(dir, e.Name())
+		isDir, isFile := e.IsDir(), e.Type().IsRegular()
+		if e.Type()&fs.ModeSymlink != 0 {
+			// Follow a symlink only at this level: a table's directory may
+			// live on another volume, but a walk must not loop.
+			fi, err := os.Stat(full)
+			if err != nil {
+				continue // dangling link: nothing to read there
+			}
+			isDir, isFile = fi.IsDir(), fi.Mode().IsRegular()
+		}
+		switch {
+		case isDir:
+			subs = append(subs, e.Name())
+		case isFile:
+			info, err := os.Stat(full)
+			if err != nil {
+				return nil, fmt.Errorf("reading %s: %w", full, err)
+			}
+			top.Objects++
+			top.Bytes += info.Size()
+		}
+	}
+
+	out := make([]catalog.Prefix, len(subs))
+	err = forEachBounded(ctx, len(subs), sumConcurrency, func(ctx context.Context, i int) error {
+		p := catalog.Prefix{Prefix: subs[i] + "/"}
+		// The trailing separator makes WalkDir enter a symlinked directory.
+		root := filepath.Join(dir, subs[i]) + string(filepath.Separator)
+		err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			if !d.Type().IsRegular() {
+				return nil
+			}
+			info, err := d.Info()
+			if err != nil {
+				return err
+			}
+			p.Objects++
+			p.Bytes += info.Size()
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("reading %s: %w", root, err)
+		}
+		out[i] = p
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if top.Objects > 0 {
+		out = append(out, top)
+	}
+	return out, nil
+}
+
+// forEachBounded runs fn(0..n-1) with at most limit in flight, stops
+// starting new calls after the first error and returns that error.
+func forEachBounded(ctx context.Context, n, limit int, fn func(context.Context, int) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		firstErr error
+	)
+	sem := make(chan struct{}, limit)
+	for i := 0; i < n; i++ {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			if err := fn(ctx, i); err != nil {
+				mu.Lock()
+				if firstErr == nil {
+					firstErr = err
+				}
+				mu.Unlock()
+				cancel()
+			}
+		}()
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return firstErr
+	}
+	return ctx.Err()
+}

@@ -1,0 +1,125 @@
+package s3
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
+)
+
+// Formats are the object formats a store reads and writes; the first is the default.
+var Formats = []string{"jsonl", "csv", "parquet"}
+
+// Compressions are the object compressions; the first is the default.
+var Compressions = []string{"none", "gzip", "zstd"}
+
+// Config is an object-storage endpoint's settings. It holds no secret:
+// credentials come from the standard AWS chain.
+type Config struct {
+	URL            string // "s3://bucket/prefix/" or "file:///abs/dir/"
+	Region         string
+	EndpointURL    string
+	ForcePathStyle bool
+	Format         string // default "jsonl"
+	Compression    string // default "none"
+}
+
+// Store is an opened object store: an S3 bucket+prefix or a local directory.
+type Store struct {
+	cfg    Config
+	loc    Location
+	client *awss3.Client // nil for file://
+}
+
+// Open validates cfg and prepares the store. For s3 it builds a client from
+// the standard AWS credential chain with cfg's region, endpoint and
+// addressing style; it sends no request (Probe does).
+func Open(ctx context.Context, cfg Config) (*Store, error) {
+	loc, err := ParseURL(cfg.URL)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Format == "" {
+		cfg.Format = Formats[0]
+	}
+	if cfg.Compression == "" {
+		cfg.Compression = Compressions[0]
+	}
+	if !slices.Contains(Formats, cfg.Format) {
+		return nil, fmt.Errorf("%s: format %q is not supported; use one of %q", loc, cfg.Format, Formats)
+	}
+	if !slices.Contains(Compressions, cfg.Compression) {
+		return nil, fmt.Errorf("%s: compression %q is not supported; use one of %q", loc, cfg.Compression, Compressions)
+	}
+	s := &Store{cfg: cfg, loc: loc}
+	if loc.Scheme == "file" {
+		return s, nil
+	}
+
+	var opts []func(*config.LoadOptions) error
+	if cfg.Region != "" {
+		opts = append(opts, config.WithRegion(cfg.Region))
+	}
+	awsCfg, err := config.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("loading AWS configuration for %s: %w", loc, err)
+	}
+	if awsCfg.Region == "" {
+		if cfg.EndpointURL == "" {
+			return nil, fmt.Errorf("%s: no region: set region (or AWS_REGION) to the bucket's region", loc)
+		}
+		// S3-compatible servers mostly ignore the region, but SigV4 needs one.
+		awsCfg.Region = "us-east-1"
+	}
+	s.cfg.Region = awsCfg.Region
+	// Tag credential failures so Probe can tell "no usable credentials"
+	// apart from a server rejecting the request; the SDK wraps them untyped.
+	awsCfg.Credentials = aws.NewCredentialsCache(credentialsProvider{awsCfg.Credentials})
+	s.client = awss3.NewFromConfig(awsCfg, func(o *awss3.Options) {
+		if cfg.EndpointURL != "" {
+			o.BaseEndpoint = aws.String(cfg.EndpointURL)
+		}
+		o.UsePathStyle = cfg.ForcePathStyle
+	})
+	return s, nil
+}
+
+// Target names the store for messages: the url, plus endpoint and region
+// for s3. It never contains a secret.
+func (s *Store) Target() string {
+	switch {
+	case s.loc.Scheme == "file":
+		return s.loc.String()
+	case s.cfg.EndpointURL != "":
+		return fmt.Sprintf("%s at %s (%s)", s.loc, s.cfg.EndpointURL, s.cfg.Region)
+	default:
+		return fmt.Sprintf("%s (%s)", s.loc, s.cfg.Region)
+	}
+}
+
+// Location is the store's parsed url.
+func (s *Store) Location() Location { return s.loc }
+
+// credentialsProvider wraps the chain so its errors carry credentialsError.
+type credentialsProvider struct{ p aws.CredentialsProvider }
+
+func (c credentialsProvider) Retrieve(ctx context.Context) (aws.Credentials, error) {
+	if c.p == nil {
+		return aws.Credentials{}, &credentialsError{errors.New("no credentials provider configured")}
+	}
+	v, err := c.p.Retrieve(ctx)
+	if err != nil {
+		return aws.Credentials{}, &credentialsError{err}
+	}
+	return v, nil
+}
+
+// credentialsError is a failure to obtain credentials from the chain.
+type credentialsError struct{ err error }
+
+func (e *credentialsError) Error() string { return "resolving AWS credentials: " + e.err.Error() }
+func (e *credentialsError) Unwrap() error { return e.err }
