@@ -256,6 +256,7 @@ func TestProbeUnreachable(t *testing.T) {
 	if !ok {
 		t.Fatalf("Probe error %v (%T) is not a ConnectError", err, err)
 	}
+	t.Logf("%v\n\thint: %s", err, ce.Hint)
 	if ce.Kind != engine.ConnectUnreachable {
 		t.Errorf("Kind = %v, want %v (err: %v)", ce.Kind, engine.ConnectUnreachable, err)
 	}
@@ -277,6 +278,7 @@ func TestProbeNoCredentials(t *testing.T) {
 	if !ok {
 		t.Fatalf("Probe error %v (%T) is not a ConnectError", err, err)
 	}
+	t.Logf("%v\n\thint: %s", err, ce.Hint)
 	if ce.Kind != engine.ConnectAuthFailed {
 		t.Errorf("Kind = %v, want %v (err: %v)", ce.Kind, engine.ConnectAuthFailed, err)
 	}

@@ -45,6 +45,7 @@ func (s *Store) ReadCatalog(ctx context.Context) (*catalog.Catalog, error) {
 func (s *Store) readBucket(ctx context.Context) ([]catalog.Prefix, error) {
 	top := catalog.Prefix{}
 	var subs []string
+	seen := map[string]bool{}
 	pages := awss3.NewListObjectsV2Paginator(s.client, &awss3.ListObjectsV2Input{
 		Bucket:    aws.String(s.loc.Bucket),
 		Prefix:    aws.String(s.loc.Prefix),
@@ -56,7 +57,12 @@ func (s *Store) readBucket(ctx context.Context) ([]catalog.Prefix, error) {
 			return nil, fmt.Errorf("listing %s: %w", s.loc, s.knownOrWrapped(err, "s3:ListBucket"))
 		}
 		for _, cp := range page.CommonPrefixes {
-			subs = append(subs, aws.ToString(cp.Prefix))
+			// Some S3-compatible servers repeat a common prefix on the
+			// next page when a page ends inside it.
+			if p := aws.ToString(cp.Prefix); !seen[p] {
+				seen[p] = true
+				subs = append(subs, p)
+			}
 		}
 		for _, o := range page.Contents {
 			if isFolderMarker(aws.ToString(o.Key), aws.ToInt64(o.Size)) {

@@ -61,7 +61,11 @@ func (s *Store) Probe(ctx context.Context) (Facts, error) {
 		if err != nil {
 			return Facts{}, s.classify(err, "s3:ListBucket")
 		}
-		facts.Objects += int64(len(page.Contents))
+		for _, o := range page.Contents {
+			if !isFolderMarker(aws.ToString(o.Key), aws.ToInt64(o.Size)) {
+				facts.Objects++
+			}
+		}
 	}
 	return facts, nil
 }

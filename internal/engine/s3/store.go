@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"slices"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
 )
@@ -30,9 +32,10 @@ type Config struct {
 
 // Store is an opened object store: an S3 bucket+prefix or a local directory.
 type Store struct {
-	cfg    Config
-	loc    Location
-	client *awss3.Client // nil for file://
+	cfg       Config
+	loc       Location
+	client    *awss3.Client   // nil for file://
+	transport *http.Transport // the client's, so Close can release its connections
 }
 
 // Open validates cfg and prepares the store. For s3 it builds a client from
@@ -79,6 +82,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	// Tag credential failures so Probe can tell "no usable credentials"
 	// apart from a server rejecting the request; the SDK wraps them untyped.
 	awsCfg.Credentials = aws.NewCredentialsCache(credentialsProvider{awsCfg.Credentials})
+	awsCfg.HTTPClient, s.transport = newHTTPClient(awsCfg.HTTPClient)
 	s.client = awss3.NewFromConfig(awsCfg, func(o *awss3.Options) {
 		if cfg.EndpointURL != "" {
 			o.BaseEndpoint = aws.String(cfg.EndpointURL)
@@ -99,6 +103,40 @@ func (s *Store) Target() string {
 	default:
 		return fmt.Sprintf("%s (%s)", s.loc, s.cfg.Region)
 	}
+}
+
+// Close releases the store's idle connections. A Store is opened per
+// operation in a long-lived plugin process, so its connections should not
+// linger until the transport's idle timeout.
+func (s *Store) Close() error {
+	if s.transport != nil {
+		s.transport.CloseIdleConnections()
+	}
+	return nil
+}
+
+// newHTTPClient builds the client the SDK would (its default transport,
+// including a custom CA bundle from the chain, and only 307/308 redirects
+// followed) but keeps the transport where Close can reach it: the SDK's own
+// client hides it.
+func newHTTPClient(base aws.HTTPClient) (*http.Client, *http.Transport) {
+	bc, ok := base.(*awshttp.BuildableClient)
+	if !ok {
+		bc = awshttp.NewBuildableClient()
+	}
+	tr := bc.GetTransport()
+	return &http.Client{
+		Transport: tr,
+		Timeout:   bc.GetTimeout(),
+		CheckRedirect: func(req *http.Request, via []*http.Request) error {
+			// 301 and 302 would turn the request into a GET; S3 answers
+			// them for a wrong region, which the SDK reports as an error.
+			if c := req.Response.StatusCode; (c == http.StatusTemporaryRedirect || c == http.StatusPermanentRedirect) && len(via) < 10 {
+				return nil
+			}
+			return http.ErrUseLastResponse
+		},
+	}, tr
 }
 
 // Location is the store's parsed url.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -53,6 +54,13 @@ func open(t *testing.T, cfg s3.Config) *s3.Store {
 	if err != nil {
 		t.Fatalf("Open(%+v): %v", cfg, err)
 	}
+	// Registered after the server's cleanup, so it runs first: the server
+	// then has no idle connection of ours to wait for when it stops.
+	t.Cleanup(func() {
+		if err := st.Close(); err != nil {
+			t.Errorf("closing %s: %v", st.Target(), err)
+		}
+	})
 	return st
 }
 
@@ -69,6 +77,7 @@ func wantConnectError(t *testing.T, err error, kind engine.ConnectErrorKind) *en
 	if ce.Kind != kind {
 		t.Fatalf("Kind = %v, want %v (err: %v, hint: %s)", ce.Kind, kind, err, ce.Hint)
 	}
+	t.Logf("%v\n\thint: %s", err, ce.Hint)
 	return ce
 }
 
@@ -348,14 +357,26 @@ func TestDirNotADirectory(t *testing.T) {
 }
 
 func TestDirNotWritable(t *testing.T) {
-	if os.Geteuid() == 0 {
-		t.Skip("root can write to any directory; the permission check cannot fail")
-	}
 	dir := t.TempDir()
-	if err := os.Chmod(dir, 0o555); err != nil {
-		t.Fatal(err)
+	if os.Geteuid() == 0 {
+		// Mode bits do not stop root; an immutable directory does.
+		if out, err := exec.Command("chattr", "+i", dir).CombinedOutput(); err != nil {
+			t.Skipf("running as root and cannot make %s immutable: %v %s", dir, err, out)
+		}
+		t.Cleanup(func() {
+			if out, err := exec.Command("chattr", "-i", dir).CombinedOutput(); err != nil {
+				t.Errorf("chattr -i %s: %v %s", dir, err, out)
+			}
+		})
+	} else {
+		if err := os.Chmod(dir, 0o555); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = os.Chmod(dir, 0o755) })
 	}
-	t.Cleanup(func() { _ = os.Chmod(dir, 0o755) })
 	_, err := open(t, s3.Config{URL: "file://" + dir}).Probe(t.Context())
-	wantConnectError(t, err, engine.ConnectPermission)
+	ce := wantConnectError(t, err, engine.ConnectPermission)
+	if !strings.Contains(ce.Hint, dir) {
+		t.Errorf("Hint %q does not name %s", ce.Hint, dir)
+	}
 }

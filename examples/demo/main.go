@@ -1,0 +1,230 @@
+// Command demo runs the provider's main job end to end on a fresh machine:
+// it starts a throwaway PostgreSQL, seeds the shop database, and runs
+// `terraform apply` on main.tf through the locally built provider, then prints
+// what the catalog found. Run it with `make demo`.
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/migrationworks/terraform-provider-migration/internal/engine/testenv"
+)
+
+func main() {
+	rows := flag.Int("rows", 200000, "orders to seed in the source database")
+	keep := flag.Bool("keep", false, "leave the server and working directory in place and print how to reach them")
+	flag.Parse()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if err := run(ctx, *rows, *keep); err != nil {
+		fmt.Fprintln(os.Stderr, "demo failed:", err)
+		os.Exit(1)
+	}
+}
+
+func step(format string, args ...any) {
+	fmt.Printf("\n==> "+format+"\n", args...)
+}
+
+func run(ctx context.Context, rows int, keep bool) error {
+	repo, err := os.Getwd()
+	if err != nil {
+		return err
+	}
+	if _, err := os.Stat(filepath.Join(repo, "examples", "demo", "main.tf")); err != nil {
+		return errors.New("run the demo from the repository root: make demo")
+	}
+	work, err := os.MkdirTemp("", "migration-demo-")
+	if err != nil {
+		return err
+	}
+	if !keep {
+		defer os.RemoveAll(work)
+	}
+
+	step("Building the provider")
+	bin := filepath.Join(work, "bin")
+	build := exec.CommandContext(ctx, "go", "build", "-o", filepath.Join(bin, "terraform-provider-migration"), ".")
+	build.Stdout, build.Stderr = os.Stdout, os.Stderr
+	if err := build.Run(); err != nil {
+		return fmt.Errorf("building the provider: %w", err)
+	}
+	rc := filepath.Join(work, "terraformrc")
+	if err := os.WriteFile(rc, []byte(fmt.Sprintf(
+		"provider_installation {\n  dev_overrides {\n    \"migrationworks/migration\" = %q\n  }\n  direct {}\n}\n", bin)), 0o600); err != nil {
+		return err
+	}
+
+	step("Starting a throwaway PostgreSQL (wal_level = logical)")
+	pg, err := testenv.StartPostgres(ctx, testenv.PostgresOptions{})
+	if err != nil {
+		return err
+	}
+	if !keep {
+		defer pg.Stop()
+	}
+	fmt.Printf("    listening on %s:%d, data in %s\n", pg.Host, pg.Port, pg.DataDir)
+
+	sourcePW, targetPW := secret(), secret()
+	step("Seeding database shop with %d orders (role migrator, password known only to this run)", rows)
+	started := time.Now()
+	if err := seed(ctx, pg, repo, rows, sourcePW, targetPW); err != nil {
+		return err
+	}
+	fmt.Printf("    seeded in %s\n", time.Since(started).Round(time.Millisecond))
+
+	tf := filepath.Join(work, "tf")
+	archive := filepath.Join(work, "archive")
+	for _, d := range []string{tf, archive} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return err
+		}
+	}
+	mainTF, err := os.ReadFile(filepath.Join(repo, "examples", "demo", "main.tf"))
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(tf, "main.tf"), mainTF, 0o600); err != nil {
+		return err
+	}
+	env := []string{
+		"TF_CLI_CONFIG_FILE=" + rc, "TF_IN_AUTOMATION=1",
+		"TF_VAR_pg_port=" + strconv.Itoa(pg.Port), "TF_VAR_archive_dir=" + archive,
+		"TF_VAR_source_password=" + sourcePW, "TF_VAR_target_password=" + targetPW,
+	}
+
+	step("terraform apply: creates the endpoints (each one checked) and reads the catalog")
+	if _, err := terraform(ctx, tf, env, true, "apply", "-auto-approve"); err != nil {
+		return err
+	}
+
+	step("What the catalog found")
+	out, err := terraform(ctx, tf, env, false, "output", "-json")
+	if err != nil {
+		return err
+	}
+	if err := printCatalog(out); err != nil {
+		return err
+	}
+
+	step("terraform plan -detailed-exitcode: nothing left to do")
+	if _, err := terraform(ctx, tf, env, true, "plan", "-detailed-exitcode"); err != nil {
+		return fmt.Errorf("the plan after apply should be empty: %w", err)
+	}
+	if keep {
+		fmt.Printf("\nKept: terraform working directory %s, PostgreSQL on port %d (stop it with: kill %s)\n", tf, pg.Port, "the postgres process")
+	}
+	fmt.Println("\nDemo finished.")
+	return nil
+}
+
+func secret() string {
+	b := make([]byte, 12)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func seed(ctx context.Context, pg *testenv.Postgres, repo string, rows int, sourcePW, targetPW string) error {
+	sql, err := os.ReadFile(filepath.Join(repo, "examples", "demo", "shop.sql"))
+	if err != nil {
+		return err
+	}
+	if err := pg.CreateRole(ctx, "migrator", sourcePW, "REPLICATION"); err != nil {
+		return err
+	}
+	if err := pg.CreateRole(ctx, "loader", targetPW); err != nil {
+		return err
+	}
+	for _, db := range []string{"shop", "shop_next"} {
+		if err := pg.CreateDatabase(ctx, db); err != nil {
+			return err
+		}
+	}
+	if err := pg.Exec(ctx, "shop", strings.ReplaceAll(string(sql), "{{ROWS}}", strconv.Itoa(rows))); err != nil {
+		return fmt.Errorf("seeding: %w", err)
+	}
+	if err := pg.Exec(ctx, "shop", `GRANT USAGE ON SCHEMA shop TO migrator; GRANT SELECT ON ALL TABLES IN SCHEMA shop TO migrator`); err != nil {
+		return err
+	}
+	return pg.Exec(ctx, "shop_next", `ALTER DATABASE shop_next OWNER TO loader; ALTER SCHEMA public OWNER TO loader`)
+}
+
+// terraform runs the CLI in dir; when show is set its output goes to the terminal.
+func terraform(ctx context.Context, dir string, env []string, show bool, args ...string) ([]byte, error) {
+	cmd := exec.CommandContext(ctx, "terraform", args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stderr = os.Stderr
+	if show {
+		cmd.Stdout = os.Stdout
+		return nil, cmd.Run()
+	}
+	return cmd.Output()
+}
+
+func printCatalog(raw []byte) error {
+	var out struct {
+		Source struct {
+			Value struct {
+				ID             string   `json:"id"`
+				ServerVersion  string   `json:"server_version"`
+				CDCReady       bool     `json:"cdc_ready"`
+				Tables         int      `json:"tables"`
+				EstimatedRows  int64    `json:"estimated_rows"`
+				TotalBytes     int64    `json:"total_bytes"`
+				NeedsKeyForCDC []string `json:"needs_key_for_cdc"`
+			} `json:"value"`
+		} `json:"source"`
+		Tables struct {
+			Value []struct {
+				Name       string   `json:"name"`
+				Kind       string   `json:"kind"`
+				Rows       int64    `json:"rows"`
+				Bytes      int64    `json:"bytes"`
+				PrimaryKey string   `json:"primary_key"`
+				Columns    int      `json:"columns"`
+				References []string `json:"references"`
+			} `json:"value"`
+		} `json:"tables"`
+	}
+	if err := json.Unmarshal(raw, &out); err != nil {
+		return fmt.Errorf("reading terraform output: %w", err)
+	}
+	s := out.Source.Value
+	fmt.Printf("    source     %s\n    server     PostgreSQL %s, ready for CDC: %v\n    tables     %d, about %d rows, %s\n\n",
+		s.ID, s.ServerVersion, s.CDCReady, s.Tables, s.EstimatedRows, mib(s.TotalBytes))
+	w := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "    TABLE\tKIND\tROWS (est.)\tSIZE\tPRIMARY KEY\tCOLUMNS\tREFERENCES")
+	for _, t := range out.Tables.Value {
+		key := t.PrimaryKey
+		if key == "" {
+			key = "(none)"
+		}
+		fmt.Fprintf(w, "    %s\t%s\t%d\t%s\t%s\t%d\t%s\n", t.Name, t.Kind, t.Rows, mib(t.Bytes), key, t.Columns, strings.Join(t.References, ", "))
+	}
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	if len(s.NeedsKeyForCDC) > 0 {
+		fmt.Printf("\n    Copies fine, but needs REPLICA IDENTITY FULL or a key before CDC: %s\n", strings.Join(s.NeedsKeyForCDC, ", "))
+	}
+	return nil
+}
+
+func mib(b int64) string {
+	return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20))
+}

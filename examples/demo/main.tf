@@ -1,0 +1,95 @@
+# The demo scenario: a legacy PostgreSQL database, the PostgreSQL database it
+# moves to, and a local archive directory; the catalog assesses the source.
+# `make demo` runs it against throwaway servers; point the variables at your
+# own to try it for real.
+terraform {
+  required_version = ">= 1.11"
+  required_providers {
+    migration = {
+      source = "migrationworks/migration"
+    }
+  }
+}
+
+variable "pg_port" {
+  type = number
+}
+
+variable "source_password" {
+  type      = string
+  sensitive = true
+  ephemeral = true
+}
+
+variable "target_password" {
+  type      = string
+  sensitive = true
+  ephemeral = true
+}
+
+variable "archive_dir" {
+  type = string
+}
+
+resource "migration_endpoint" "legacy" {
+  postgres = {
+    host                = "127.0.0.1"
+    port                = var.pg_port
+    database            = "shop"
+    username            = "migrator"
+    password_wo         = var.source_password
+    password_wo_version = 1
+    sslmode             = "disable"
+  }
+}
+
+resource "migration_endpoint" "next" {
+  postgres = {
+    host                = "127.0.0.1"
+    port                = var.pg_port
+    database            = "shop_next"
+    username            = "loader"
+    password_wo         = var.target_password
+    password_wo_version = 1
+    sslmode             = "disable"
+  }
+}
+
+resource "migration_endpoint" "archive" {
+  s3 = {
+    url         = "file://${var.archive_dir}/"
+    format      = "jsonl"
+    compression = "gzip"
+  }
+}
+
+data "migration_catalog" "legacy" {
+  endpoint_id = migration_endpoint.legacy.id
+  schemas     = ["shop"]
+}
+
+output "source" {
+  value = {
+    id                = migration_endpoint.legacy.id
+    server_version    = migration_endpoint.legacy.server_version
+    cdc_ready         = migration_endpoint.legacy.logical_replication.ready
+    tables            = data.migration_catalog.legacy.table_count
+    estimated_rows    = data.migration_catalog.legacy.estimated_rows
+    total_bytes       = data.migration_catalog.legacy.total_bytes
+    needs_key_for_cdc = data.migration_catalog.legacy.tables_without_primary_key
+  }
+}
+
+output "tables" {
+  value = [
+    for t in data.migration_catalog.legacy.tables : {
+      name        = t.qualified_name
+      kind        = t.kind
+      rows        = t.estimated_rows
+      bytes       = t.bytes
+      primary_key = join(", ", t.primary_key)
+      columns     = length(t.columns)
+      references  = [for fk in t.foreign_keys : fk.referenced_table]
+    }
+  ]
+}
