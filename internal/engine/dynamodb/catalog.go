@@ -34,53 +34,25 @@ func ReadCatalog(ctx context.Context, client *ddb.Client) (*catalog.Catalog, err
 		names = append(names, page.TableNames...)
 	}
 
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	tables := make([]*catalog.Table, len(names))
-	var (
-		mu       sync.Mutex
-		firstErr error // the others are mostly the cancellation it caused
-	)
-	sem := make(chan struct{}, describeConcurrency)
-	var wg sync.WaitGroup
-	for i, name := range names {
-		select {
-		case sem <- struct{}{}:
-		case <-ctx.Done():
-		}
-		if ctx.Err() != nil {
-			break
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			out, err := client.DescribeTable(ctx, &ddb.DescribeTableInput{TableName: aws.String(name)})
-			if err != nil {
-				var gone *types.ResourceNotFoundException
-				if errors.As(err, &gone) {
-					// Dropped between ListTables and DescribeTable: it is
-					// no longer part of what the endpoint holds.
-					return
-				}
-				mu.Lock()
-				if firstErr == nil {
-					firstErr = fmt.Errorf("describing table %s: %w", name, knownOrWrapped(err, cfg, "dynamodb:DescribeTable on table "+name))
-				}
-				mu.Unlock()
-				cancel()
-				return
+	err := forEachBounded(ctx, len(names), describeConcurrency, func(ctx context.Context, i int) error {
+		name := names[i]
+		out, err := client.DescribeTable(ctx, &ddb.DescribeTableInput{TableName: aws.String(name)})
+		if err != nil {
+			var gone *types.ResourceNotFoundException
+			if errors.As(err, &gone) {
+				// Dropped between ListTables and DescribeTable: it is no
+				// longer part of what the endpoint holds.
+				return nil
 			}
-			t := tableOf(out.Table)
-			tables[i] = &t
-		}()
-	}
-	wg.Wait()
-	if firstErr != nil {
-		return nil, firstErr
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("reading catalog of %s: %w", cfg.Target(), err)
+			return fmt.Errorf("describing table %s: %w", name, knownOrWrapped(err, cfg, "dynamodb:DescribeTable on table "+name))
+		}
+		t := tableOf(out.Table)
+		tables[i] = &t
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 
 	cat := &catalog.Catalog{Engine: "dynamodb"}
@@ -144,4 +116,45 @@ func tableOf(d *types.TableDescription) catalog.Table {
 func configOf(client *ddb.Client) Config {
 	o := client.Options()
 	return Config{Region: o.Region, EndpointURL: aws.ToString(o.BaseEndpoint)}
+}
+
+// forEachBounded runs fn(0..n-1) with at most limit in flight, stops
+// starting new calls after the first error and returns that error (the
+// others are mostly the cancellation it caused).
+func forEachBounded(ctx context.Context, n, limit int, fn func(context.Context, int) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		firstErr error
+	)
+	sem := make(chan struct{}, limit)
+	for i := 0; i < n; i++ {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			if err := fn(ctx, i); err != nil {
+				mu.Lock()
+				if firstErr == nil {
+					firstErr = err
+				}
+				mu.Unlock()
+				cancel()
+			}
+		}()
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return firstErr
+	}
+	return ctx.Err()
 }

@@ -59,11 +59,12 @@ func NewClient(ctx context.Context, cfg Config) (*ddb.Client, error) {
 	if cfg.RoleARN != "" {
 		// STS stays on AWS even when EndpointURL points DynamoDB elsewhere:
 		// the role is an AWS identity, not a property of the data endpoint.
-		awsCfg.Credentials = stscreds.NewAssumeRoleProvider(sts.NewFromConfig(awsCfg), cfg.RoleARN)
+		awsCfg.Credentials = aws.NewCredentialsCache(stscreds.NewAssumeRoleProvider(sts.NewFromConfig(awsCfg), cfg.RoleARN))
 	}
 	// Tag credential failures so Probe can tell "no usable credentials"
 	// apart from a server rejecting the request; the SDK wraps them untyped.
-	awsCfg.Credentials = aws.NewCredentialsCache(credentialsProvider{awsCfg.Credentials})
+	// The chain's provider is already cached; the wrapper only tags errors.
+	awsCfg.Credentials = credentialsProvider{awsCfg.Credentials}
 	return ddb.NewFromConfig(awsCfg, func(o *ddb.Options) {
 		if cfg.EndpointURL != "" {
 			o.BaseEndpoint = aws.String(cfg.EndpointURL)
@@ -83,6 +84,21 @@ func (c credentialsProvider) Retrieve(ctx context.Context) (aws.Credentials, err
 		return aws.Credentials{}, &credentialsError{err}
 	}
 	return v, nil
+}
+
+// IsCredentialsProvider lets the SDK see through the wrapper (it checks for
+// anonymous credentials to skip signing).
+func (c credentialsProvider) IsCredentialsProvider(target aws.CredentialsProvider) bool {
+	return aws.IsCredentialsProvider(c.p, target)
+}
+
+// ProviderSources passes on where the credentials came from, which the SDK
+// reports in its user agent.
+func (c credentialsProvider) ProviderSources() []aws.CredentialSource {
+	if s, ok := c.p.(aws.CredentialProviderSource); ok {
+		return s.ProviderSources()
+	}
+	return nil
 }
 
 // credentialsError is a failure to obtain credentials from the chain (none

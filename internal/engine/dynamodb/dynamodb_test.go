@@ -287,6 +287,11 @@ func TestProbeNoCredentials(t *testing.T) {
 			t.Errorf("Hint %q does not mention %s", ce.Hint, want)
 		}
 	}
+	// ReadCatalog classifies the same way, and says what it was doing.
+	_, err = dynamodb.ReadCatalog(t.Context(), newClient(t, cfg))
+	if ce, ok := engine.AsConnectError(err); !ok || ce.Kind != engine.ConnectAuthFailed || !strings.HasPrefix(err.Error(), "listing tables of dynamodb at ") {
+		t.Errorf("ReadCatalog error = %v, want an authentication failure while listing tables", err)
+	}
 }
 
 func TestNewClientUnknownProfile(t *testing.T) {

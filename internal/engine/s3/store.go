@@ -81,7 +81,8 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	s.cfg.Region = awsCfg.Region
 	// Tag credential failures so Probe can tell "no usable credentials"
 	// apart from a server rejecting the request; the SDK wraps them untyped.
-	awsCfg.Credentials = aws.NewCredentialsCache(credentialsProvider{awsCfg.Credentials})
+	// The chain's provider is already cached; the wrapper only tags errors.
+	awsCfg.Credentials = credentialsProvider{awsCfg.Credentials}
 	awsCfg.HTTPClient, s.transport = newHTTPClient(awsCfg.HTTPClient)
 	s.client = awss3.NewFromConfig(awsCfg, func(o *awss3.Options) {
 		if cfg.EndpointURL != "" {
@@ -154,6 +155,21 @@ func (c credentialsProvider) Retrieve(ctx context.Context) (aws.Credentials, err
 		return aws.Credentials{}, &credentialsError{err}
 	}
 	return v, nil
+}
+
+// IsCredentialsProvider lets the SDK see through the wrapper (it checks for
+// anonymous credentials to skip signing).
+func (c credentialsProvider) IsCredentialsProvider(target aws.CredentialsProvider) bool {
+	return aws.IsCredentialsProvider(c.p, target)
+}
+
+// ProviderSources passes on where the credentials came from, which the SDK
+// reports in its user agent.
+func (c credentialsProvider) ProviderSources() []aws.CredentialSource {
+	if s, ok := c.p.(aws.CredentialProviderSource); ok {
+		return s.ProviderSources()
+	}
+	return nil
 }
 
 // credentialsError is a failure to obtain credentials from the chain.
