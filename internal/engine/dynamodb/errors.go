@@ -32,7 +32,7 @@ var authCodes = map[string]bool{
 
 // classify turns an SDK error into a *engine.ConnectError; action is the IAM
 // action the request needed, named in the hint when access is denied.
-// Unrecognised failures come back with Kind ConnectOther.
+// Unrecognized failures come back with Kind ConnectOther.
 func classify(err error, cfg Config, action string) *engine.ConnectError {
 	ce := &engine.ConnectError{Kind: engine.ConnectOther, Target: cfg.Target(), Err: err}
 	var credErr *credentialsError
@@ -89,7 +89,7 @@ func isTLS(err error) bool {
 }
 
 // isUnreachable: the request never got a response — refused, DNS, network
-// timeouts. A cancelled context is the caller's doing, not the endpoint's.
+// timeouts. A canceled context is the caller's doing, not the endpoint's.
 func isUnreachable(err error) bool {
 	if errors.Is(err, context.Canceled) {
 		return false

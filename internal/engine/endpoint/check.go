@@ -51,6 +51,7 @@ func Check(ctx context.Context, s Spec) (Facts, error) {
 		if err != nil {
 			return Facts{}, err
 		}
+		defer store.Close()
 		f, err := store.Probe(ctx)
 		if err != nil {
 			return Facts{}, err
@@ -97,6 +98,7 @@ func ReadCatalog(ctx context.Context, s Spec, schemas []string) (*catalog.Catalo
 		if err != nil {
 			return nil, Facts{}, err
 		}
+		defer store.Close()
 		f, err := store.Probe(ctx)
 		if err != nil {
 			return nil, Facts{}, err

@@ -31,7 +31,7 @@ var authCodes = map[string]bool{
 }
 
 // classify turns an SDK error into a *engine.ConnectError; action is the IAM
-// action the request needed, named when access is denied. Unrecognised
+// action the request needed, named when access is denied. Unrecognized
 // failures come back with Kind ConnectOther.
 func (s *Store) classify(err error, action string) *engine.ConnectError {
 	ce := &engine.ConnectError{Kind: engine.ConnectOther, Target: s.Target(), Err: err}
@@ -122,7 +122,7 @@ func isTLS(err error) bool {
 }
 
 // isUnreachable: the request never got a response — refused, DNS, network
-// timeouts. A cancelled context is the caller's doing, not the endpoint's.
+// timeouts. A canceled context is the caller's doing, not the endpoint's.
 func isUnreachable(err error) bool {
 	if errors.Is(err, context.Canceled) {
 		return false

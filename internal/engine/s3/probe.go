@@ -22,8 +22,8 @@ const ProbeObjectLimit = 10000
 // Facts is what Probe learned about a usable store.
 type Facts struct {
 	Kind    string // "s3" | "file"
-	Objects int64  // below the url; at most ProbeObjectLimit
-	// Truncated means there are more than Objects: counting stopped at ProbeObjectLimit.
+	Objects int64  // below the url, recursively; a lower bound when Truncated
+	// Truncated: counting stopped after about ProbeObjectLimit objects and there are more.
 	Truncated bool
 }
 
