@@ -30,7 +30,11 @@ func main() {
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	if err := run(ctx, *rows, *keep); err != nil {
+	repo, err := os.Getwd()
+	if err == nil {
+		err = run(ctx, repo, *rows, *keep)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "demo failed:", err)
 		os.Exit(1)
 	}
@@ -40,11 +44,8 @@ func step(format string, args ...any) {
 	fmt.Printf("\n==> "+format+"\n", args...)
 }
 
-func run(ctx context.Context, rows int, keep bool) error {
-	repo, err := os.Getwd()
-	if err != nil {
-		return err
-	}
+// run runs the demo from the repository at repo.
+func run(ctx context.Context, repo string, rows int, keep bool) error {
 	if _, err := os.Stat(filepath.Join(repo, "examples", "demo", "main.tf")); err != nil {
 		return errors.New("run the demo from the repository root: make demo")
 	}
@@ -59,6 +60,7 @@ func run(ctx context.Context, rows int, keep bool) error {
 	step("Building the provider")
 	bin := filepath.Join(work, "bin")
 	build := exec.CommandContext(ctx, "go", "build", "-o", filepath.Join(bin, "terraform-provider-migration"), ".")
+	build.Dir = repo
 	build.Stdout, build.Stderr = os.Stdout, os.Stderr
 	if err := build.Run(); err != nil {
 		return fmt.Errorf("building the provider: %w", err)

@@ -187,7 +187,7 @@ func (r *endpointResource) Schema(ctx context.Context, _ resource.SchemaRequest,
 					},
 					"region": schema.StringAttribute{
 						Optional:            true,
-						MarkdownDescription: "AWS region of the bucket. Defaults to the credential chain's region, else `us-east-1`.",
+						MarkdownDescription: "AWS region of the bucket. Defaults to the credential chain's region (`AWS_REGION`, the profile); with `endpoint_url` and no region anywhere, `us-east-1`.",
 					},
 					"endpoint_url": schema.StringAttribute{
 						Optional:            true,

@@ -1,0 +1,22 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// TestDemo runs `make demo` at a small scale, so the suite proves that a
+// newcomer's first command works.
+func TestDemo(t *testing.T) {
+	if os.Getenv("TF_ACC") == "" {
+		t.Skip("runs terraform: set TF_ACC=1 (make test does)")
+	}
+	repo, err := filepath.Abs(filepath.Join("..", ".."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := run(t.Context(), repo, 2000, false); err != nil {
+		t.Fatal(err)
+	}
+}
