@@ -183,3 +183,16 @@ func (m *endpointModel) setFacts(_ context.Context, f endpoint.Facts) diag.Diagn
 	m.LogicalReplication = repl
 	return diags
 }
+
+// usesPassword reports whether the endpoint is configured with password_wo,
+// as its password_wo_version in state tells.
+func (m endpointModel) usesPassword(ctx context.Context) bool {
+	if m.Postgres.IsNull() || m.Postgres.IsUnknown() {
+		return false
+	}
+	var p postgresModel
+	if diags := m.Postgres.As(ctx, &p, basetypes.ObjectAsOptions{}); diags.HasError() {
+		return false
+	}
+	return !p.PasswordWOVersion.IsNull()
+}

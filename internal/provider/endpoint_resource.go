@@ -276,15 +276,6 @@ func (r *endpointResource) ModifyPlan(ctx context.Context, req resource.ModifyPl
 		resp.Diagnostics.Append(diags...)
 		r.data.credentials.put(id, password)
 	}
-	// The checked facts stay as they are unless the connection changes.
-	if !req.State.Raw.IsNull() {
-		var state endpointModel
-		resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
-		if state.ID.ValueString() == id {
-			resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("server_version"), state.ServerVersion)...)
-			resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("logical_replication"), state.LogicalReplication)...)
-		}
-	}
 }
 
 func (r *endpointResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
@@ -382,6 +373,13 @@ func (r *endpointResource) Read(ctx context.Context, req resource.ReadRequest, r
 	known := false
 	if spec.Postgres != nil && r.data != nil {
 		spec.Postgres.Password, known = r.data.credentials.get(id)
+	}
+	if spec.Postgres != nil && !known && state.usesPassword(ctx) && !postgres.AmbientPassword() {
+		// Refresh runs before this walk has seen password_wo. A login
+		// without it can only fail (and litter the server log): keep the
+		// facts of the last check; the next create or update checks again.
+		tflog.Debug(ctx, "password not known during refresh; keeping the facts of the last check", map[string]any{"endpoint": id})
+		return
 	}
 	ctx = tflog.SetField(ctx, "endpoint", id)
 	facts, err := endpoint.Check(ctx, spec)

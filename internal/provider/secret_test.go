@@ -126,7 +126,9 @@ output "tables" { value = data.migration_catalog.pg.table_count }
 
 	// Everything Terraform wrote: state, saved plan (a zip), logs, command output.
 	var haystacks []struct{ name, text string }
-	add := func(name string, b []byte) { haystacks = append(haystacks, struct{ name, text string }{name, string(b)}) }
+	add := func(name string, b []byte) {
+		haystacks = append(haystacks, struct{ name, text string }{name, string(b)})
+	}
 	for _, f := range []string{"terraform.tfstate", "terraform.tfstate.backup", "terraform.log", "terraform.log.wrong"} {
 		b, err := os.ReadFile(filepath.Join(work, f))
 		if errors.Is(err, os.ErrNotExist) && f == "terraform.tfstate.backup" {

@@ -3,6 +3,8 @@ package postgres
 import (
 	"fmt"
 	"net"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -116,4 +118,23 @@ func (c Config) PoolConfig() (*pgxpool.Config, error) {
 func quoteConnValue(s string) string {
 	r := strings.NewReplacer(`\`, `\\`, `'`, `\'`)
 	return "'" + r.Replace(s) + "'"
+}
+
+// AmbientPassword reports whether libpq's own password sources are there for
+// pgx to use when Config.Password is empty: PGPASSWORD, or a password file
+// (PGPASSFILE, else ~/.pgpass).
+func AmbientPassword() bool {
+	if os.Getenv("PGPASSWORD") != "" {
+		return true
+	}
+	file := os.Getenv("PGPASSFILE")
+	if file == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return false
+		}
+		file = filepath.Join(home, ".pgpass")
+	}
+	st, err := os.Stat(file)
+	return err == nil && st.Mode().IsRegular()
 }

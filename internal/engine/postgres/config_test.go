@@ -1,6 +1,8 @@
 package postgres
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -109,5 +111,30 @@ func TestQuoteConnValue(t *testing.T) {
 		if cfg.Database != v {
 			t.Errorf("quoted %q parsed back as %q", v, cfg.Database)
 		}
+	}
+}
+
+func TestAmbientPassword(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("HOME", dir)
+	t.Setenv("PGPASSWORD", "")
+	t.Setenv("PGPASSFILE", "")
+	if AmbientPassword() {
+		t.Fatal("no PGPASSWORD and no ~/.pgpass, yet AmbientPassword() is true")
+	}
+	t.Setenv("PGPASSWORD", "x")
+	if !AmbientPassword() {
+		t.Fatal("PGPASSWORD is set, yet AmbientPassword() is false")
+	}
+	t.Setenv("PGPASSWORD", "")
+	if err := os.WriteFile(filepath.Join(dir, ".pgpass"), []byte("*:*:*:*:x\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if !AmbientPassword() {
+		t.Fatal("~/.pgpass exists, yet AmbientPassword() is false")
+	}
+	t.Setenv("PGPASSFILE", filepath.Join(dir, "missing"))
+	if AmbientPassword() {
+		t.Fatal("PGPASSFILE names a missing file, yet AmbientPassword() is true")
 	}
 }
