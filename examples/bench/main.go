@@ -42,7 +42,7 @@ func run(ctx context.Context, tables, runs int) error {
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(work)
+	defer func() { _ = os.RemoveAll(work) }()
 	bin := filepath.Join(work, "bin")
 	if out, err := exec.CommandContext(ctx, "go", "build", "-o", filepath.Join(bin, "terraform-provider-migration"), ".").CombinedOutput(); err != nil {
 		return fmt.Errorf("building the provider: %w\n%s", err, out)
@@ -51,7 +51,7 @@ func run(ctx context.Context, tables, runs int) error {
 	if err != nil {
 		return err
 	}
-	defer pg.Stop()
+	defer func() { _ = pg.Stop() }()
 	if err := pg.CreateDatabase(ctx, "assess"); err != nil {
 		return err
 	}

@@ -54,7 +54,7 @@ func run(ctx context.Context, repo string, rows int, keep bool) error {
 		return err
 	}
 	if !keep {
-		defer os.RemoveAll(work)
+		defer func() { _ = os.RemoveAll(work) }()
 	}
 
 	step("Building the provider")
@@ -77,7 +77,11 @@ func run(ctx context.Context, repo string, rows int, keep bool) error {
 		return err
 	}
 	if !keep {
-		defer pg.Stop()
+		defer func() {
+			if err := pg.Stop(); err != nil {
+				fmt.Fprintln(os.Stderr, "stopping PostgreSQL:", err)
+			}
+		}()
 	}
 	fmt.Printf("    listening on %s:%d, data in %s\n", pg.Host, pg.Port, pg.DataDir)
 
@@ -210,13 +214,13 @@ func printCatalog(raw []byte) error {
 	fmt.Printf("    source     %s\n    server     PostgreSQL %s, ready for CDC: %v\n    tables     %d, about %d rows, %s\n\n",
 		s.ID, s.ServerVersion, s.CDCReady, s.Tables, s.EstimatedRows, mib(s.TotalBytes))
 	w := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "    TABLE\tKIND\tROWS (est.)\tSIZE\tPRIMARY KEY\tCOLUMNS\tREFERENCES")
+	_, _ = fmt.Fprintln(w, "    TABLE\tKIND\tROWS (est.)\tSIZE\tPRIMARY KEY\tCOLUMNS\tREFERENCES")
 	for _, t := range out.Tables.Value {
 		key := t.PrimaryKey
 		if key == "" {
 			key = "(none)"
 		}
-		fmt.Fprintf(w, "    %s\t%s\t%d\t%s\t%s\t%d\t%s\n", t.Name, t.Kind, t.Rows, mib(t.Bytes), key, t.Columns, strings.Join(t.References, ", "))
+		_, _ = fmt.Fprintf(w, "    %s\t%s\t%d\t%s\t%s\t%d\t%s\n", t.Name, t.Kind, t.Rows, mib(t.Bytes), key, t.Columns, strings.Join(t.References, ", "))
 	}
 	if err := w.Flush(); err != nil {
 		return err

@@ -272,9 +272,7 @@ func (r *endpointResource) ModifyPlan(ctx context.Context, req resource.ModifyPl
 	id := spec.ID()
 	resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("id"), id)...)
 	if r.data != nil {
-		password, diags := configPassword(ctx, req.Config)
-		resp.Diagnostics.Append(diags...)
-		r.data.credentials.put(id, password)
+		r.data.credentials.put(id, configPassword(ctx, req.Config))
 	}
 }
 
@@ -328,8 +326,7 @@ func (r *endpointResource) checkAndSet(ctx context.Context, m *endpointModel, co
 	if diags.HasError() {
 		return
 	}
-	password, d := configPassword(ctx, config)
-	diags.Append(d...)
+	password := configPassword(ctx, config)
 	if spec.Postgres != nil {
 		spec.Postgres.Password = password
 	}
@@ -430,14 +427,13 @@ func (r *endpointResource) ImportState(ctx context.Context, req resource.ImportS
 // unset, unknown or the endpoint is not PostgreSQL.
 func configPassword(ctx context.Context, config interface {
 	GetAttribute(context.Context, path.Path, any) diag.Diagnostics
-}) (string, diag.Diagnostics) {
+}) string {
 	var pw types.String
-	diags := config.GetAttribute(ctx, path.Root("postgres").AtName("password_wo"), &pw)
-	if diags.HasError() {
+	if diags := config.GetAttribute(ctx, path.Root("postgres").AtName("password_wo"), &pw); diags.HasError() {
 		// No postgres block: there is no password to read.
-		return "", nil
+		return ""
 	}
-	return pw.ValueString(), nil
+	return pw.ValueString()
 }
 
 // addConnectError turns an engine error into a diagnostic on the attribute

@@ -112,11 +112,14 @@ func closedPort(t *testing.T) int {
 	if err != nil {
 		t.Fatal(err)
 	}
-	port := l.Addr().(*net.TCPAddr).Port
+	addr, ok := l.Addr().(*net.TCPAddr)
+	if !ok {
+		t.Fatalf("listener address %v is not TCP", l.Addr())
+	}
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
 	}
-	return port
+	return addr.Port
 }
 
 // newDatabase creates a database with a password-protected owner role and

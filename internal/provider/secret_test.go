@@ -107,6 +107,10 @@ output "tables" { value = data.migration_catalog.pg.table_count }
 	if !strings.Contains(out, "tables = 1") {
 		t.Fatalf("apply did not read the catalog through the endpoint's password:\n%s", out)
 	}
+	// The role lacks REPLICATION: apply warns and says what to change.
+	if !strings.Contains(out, "Logical Replication Not Ready") || !strings.Contains(out, "WITH REPLICATION") {
+		t.Fatalf("apply did not warn that logical replication is not ready:\n%s", out)
+	}
 	// A fresh process refreshes the endpoint without having seen the
 	// password yet: the plan must still be empty (exit 0), not an error.
 	run(0, "plan", "-detailed-exitcode", "-no-color", "-out=plan.bin")

@@ -51,7 +51,7 @@ func Check(ctx context.Context, s Spec) (Facts, error) {
 		if err != nil {
 			return Facts{}, err
 		}
-		defer store.Close()
+		defer func() { _ = store.Close() }()
 		f, err := store.Probe(ctx)
 		if err != nil {
 			return Facts{}, err
@@ -98,7 +98,7 @@ func ReadCatalog(ctx context.Context, s Spec, schemas []string) (*catalog.Catalo
 		if err != nil {
 			return nil, Facts{}, err
 		}
-		defer store.Close()
+		defer func() { _ = store.Close() }()
 		f, err := store.Probe(ctx)
 		if err != nil {
 			return nil, Facts{}, err

@@ -155,7 +155,7 @@ func TestConnectUnreadableRootCert(t *testing.T) {
 	cfg.SSLMode = "verify-full"
 	cfg.SSLRootCert = filepath.Join(t.TempDir(), "missing-ca.pem")
 	_, err := Connect(t.Context(), cfg)
-	wantConnectError(t, err, engine.ConnectTLS)
+	_ = wantConnectError(t, err, engine.ConnectTLS)
 	if !strings.Contains(err.Error(), "missing-ca.pem") {
 		t.Errorf("error %q does not name the file", err)
 	}
@@ -174,7 +174,7 @@ func TestConnectBadConfig(t *testing.T) {
 func TestConnectUnknownHost(t *testing.T) {
 	cfg := Config{Host: "no-such-host.invalid", Database: "shop", Username: "u", Password: connPassword, ConnectTimeout: 2 * time.Second}
 	_, err := Connect(t.Context(), cfg)
-	wantConnectError(t, err, engine.ConnectUnreachable)
+	_ = wantConnectError(t, err, engine.ConnectUnreachable)
 	if !strings.Contains(err.Error(), "no-such-host.invalid:5432") {
 		t.Errorf("error %q does not name host:port", err)
 	}
@@ -186,7 +186,7 @@ func TestConnectDeadline(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
 	defer cancel()
 	_, err := Connect(ctx, Config{Host: "192.0.2.1", Database: "shop", Username: "u", Password: connPassword})
-	wantConnectError(t, err, engine.ConnectUnreachable)
+	_ = wantConnectError(t, err, engine.ConnectUnreachable)
 }
 
 func TestConnectSilentServer(t *testing.T) {
@@ -222,6 +222,6 @@ func TestConnectSilentServer(t *testing.T) {
 	port := l.Addr().(*net.TCPAddr).Port //nolint:forcetypeassert // a tcp listener has a *TCPAddr
 	start := time.Now()
 	_, err = Connect(t.Context(), Config{Host: "127.0.0.1", Port: port, Database: "x", Username: "u", Password: connPassword, SSLMode: "disable", ConnectTimeout: 300 * time.Millisecond})
-	wantConnectError(t, err, engine.ConnectUnreachable)
+	_ = wantConnectError(t, err, engine.ConnectUnreachable)
 	t.Logf("gave up after %s: %v", time.Since(start).Round(time.Millisecond), err)
 }

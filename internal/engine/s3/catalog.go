@@ -100,7 +100,8 @@ func (s *Store) readBucket(ctx context.Context) ([]catalog.Prefix, error) {
 		return nil, err
 	}
 	if top.Objects > 0 {
-		out = append(out, top)
+		// "" sorts first.
+		out = append([]catalog.Prefix{top}, out...)
 	}
 	return out, nil
 }
@@ -175,7 +176,8 @@ func (s *Store) readDir(ctx context.Context) ([]catalog.Prefix, error) {
 		return nil, err
 	}
 	if top.Objects > 0 {
-		out = append(out, top)
+		// "" sorts first.
+		out = append([]catalog.Prefix{top}, out...)
 	}
 	return out, nil
 }

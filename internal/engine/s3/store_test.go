@@ -198,7 +198,7 @@ func TestBucketMissing(t *testing.T) {
 		t.Errorf("Hint %q does not say to create the bucket", ce.Hint)
 	}
 	_, err = st.ReadCatalog(t.Context())
-	wantConnectError(t, err, engine.ConnectDatabaseMissing)
+	_ = wantConnectError(t, err, engine.ConnectDatabaseMissing)
 }
 
 func TestBucketUnreachable(t *testing.T) {
@@ -343,7 +343,7 @@ func TestDirMissing(t *testing.T) {
 		t.Errorf("error %q does not name the missing directory", err)
 	}
 	_, err = st.ReadCatalog(t.Context())
-	wantConnectError(t, err, engine.ConnectDatabaseMissing)
+	_ = wantConnectError(t, err, engine.ConnectDatabaseMissing)
 }
 
 func TestDirNotADirectory(t *testing.T) {

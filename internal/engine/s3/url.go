@@ -107,7 +107,7 @@ func checkBucket(name string) string {
 		return "must be 3 to 63 characters long"
 	}
 	for _, r := range name {
-		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '.' || r == '-') {
+		if (r < 'a' || r > 'z') && (r < '0' || r > '9') && r != '.' && r != '-' {
 			return "may contain only lowercase letters, digits, dots and hyphens"
 		}
 	}

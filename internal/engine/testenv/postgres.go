@@ -110,7 +110,7 @@ func (p *Postgres) start(ctx context.Context, bin string, opts PostgresOptions) 
 		return fmt.Errorf("opening postgres log: %w", err)
 	}
 	// The child holds its own copy of the descriptor.
-	defer logFile.Close()
+	defer func() { _ = logFile.Close() }()
 	if p.cred != nil {
 		if err := os.Chown(logPath, int(p.cred.Uid), int(p.cred.Gid)); err != nil {
 			return fmt.Errorf("handing postgres log to uid %d: %w", p.cred.Uid, err)
@@ -291,7 +291,7 @@ func (p *Postgres) Exec(ctx context.Context, database, sql string, args ...any) 
 	if err != nil {
 		return fmt.Errorf("connecting to database %q on port %d: %w", database, p.Port, err)
 	}
-	defer conn.Close(context.WithoutCancel(ctx))
+	defer func() { _ = conn.Close(context.WithoutCancel(ctx)) }()
 	if len(args) == 0 {
 		// The simple protocol accepts several statements in one string.
 		if _, err := conn.PgConn().Exec(ctx, sql).ReadAll(); err != nil {
@@ -329,7 +329,7 @@ func (p *Postgres) CreateRole(ctx context.Context, name, password string, attrs 
 	if err != nil {
 		return fmt.Errorf("creating role %q: connecting on port %d: %w", name, p.Port, err)
 	}
-	defer conn.Close(context.WithoutCancel(ctx))
+	defer func() { _ = conn.Close(context.WithoutCancel(ctx)) }()
 
 	stmt := "CREATE ROLE " + pgx.Identifier{name}.Sanitize() + " WITH LOGIN"
 	for _, a := range attrs {
