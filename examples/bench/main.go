@@ -43,9 +43,9 @@ func run(ctx context.Context, tables, runs int) error {
 		return err
 	}
 	defer func() { _ = os.RemoveAll(work) }()
-	bin := filepath.Join(work, "bin")
-	if out, err := exec.CommandContext(ctx, "go", "build", "-o", filepath.Join(bin, "terraform-provider-migration"), ".").CombinedOutput(); err != nil {
-		return fmt.Errorf("building the provider: %w\n%s", err, out)
+	rc, err := testenv.BuildProvider(ctx, ".", filepath.Join(work, "bin"))
+	if err != nil {
+		return err
 	}
 	pg, err := testenv.StartPostgres(ctx, testenv.PostgresOptions{})
 	if err != nil {
@@ -74,10 +74,6 @@ func run(ctx context.Context, tables, runs int) error {
 
 	tf := filepath.Join(work, "tf")
 	if err := os.MkdirAll(tf, 0o755); err != nil {
-		return err
-	}
-	rc := filepath.Join(work, "terraformrc")
-	if err := os.WriteFile(rc, []byte(fmt.Sprintf("provider_installation {\n  dev_overrides {\n    \"migrationworks/migration\" = %q\n  }\n  direct {}\n}\n", bin)), 0o600); err != nil {
 		return err
 	}
 	if err := os.WriteFile(filepath.Join(tf, "main.tf"), []byte(fmt.Sprintf(`

@@ -58,16 +58,8 @@ func run(ctx context.Context, repo string, rows int, keep bool) error {
 	}
 
 	step("Building the provider")
-	bin := filepath.Join(work, "bin")
-	build := exec.CommandContext(ctx, "go", "build", "-o", filepath.Join(bin, "terraform-provider-migration"), ".")
-	build.Dir = repo
-	build.Stdout, build.Stderr = os.Stdout, os.Stderr
-	if err := build.Run(); err != nil {
-		return fmt.Errorf("building the provider: %w", err)
-	}
-	rc := filepath.Join(work, "terraformrc")
-	if err := os.WriteFile(rc, []byte(fmt.Sprintf(
-		"provider_installation {\n  dev_overrides {\n    \"migrationworks/migration\" = %q\n  }\n  direct {}\n}\n", bin)), 0o600); err != nil {
+	rc, err := testenv.BuildProvider(ctx, repo, filepath.Join(work, "bin"))
+	if err != nil {
 		return err
 	}
 

@@ -21,6 +21,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/planmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringdefault"
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
+	"github.com/hashicorp/terraform-plugin-framework/tfsdk"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 	"github.com/hashicorp/terraform-plugin-log/tflog"
 
@@ -53,16 +54,7 @@ func (r *endpointResource) Metadata(_ context.Context, req resource.MetadataRequ
 }
 
 func (r *endpointResource) Configure(_ context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
-	if req.ProviderData == nil {
-		return
-	}
-	data, ok := req.ProviderData.(*providerData)
-	if !ok {
-		resp.Diagnostics.AddError("Unexpected Provider Data",
-			fmt.Sprintf("Expected *providerData, got %T. This is a bug in the provider; please report it.", req.ProviderData))
-		return
-	}
-	r.data = data
+	r.data = providerDataFrom(req.ProviderData, &resp.Diagnostics)
 }
 
 var (
@@ -277,50 +269,31 @@ func (r *endpointResource) ModifyPlan(ctx context.Context, req resource.ModifyPl
 }
 
 func (r *endpointResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
-	var plan endpointModel
-	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
-	if resp.Diagnostics.HasError() {
-		return
-	}
-	timeout, diags := plan.Timeouts.Create(ctx, endpointCheckTimeout)
-	resp.Diagnostics.Append(diags...)
-	if resp.Diagnostics.HasError() {
-		return
-	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	r.checkAndSet(ctx, &plan, req.Config, &resp.Diagnostics)
-	if resp.Diagnostics.HasError() {
-		return
-	}
-	resp.Diagnostics.Append(resp.State.Set(ctx, plan)...)
+	r.checkAndSave(ctx, req.Plan, req.Config, &resp.State, &resp.Diagnostics, timeouts.Value.Create)
 }
 
 func (r *endpointResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
-	var plan endpointModel
-	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
-	if resp.Diagnostics.HasError() {
-		return
-	}
-	timeout, diags := plan.Timeouts.Update(ctx, endpointCheckTimeout)
-	resp.Diagnostics.Append(diags...)
-	if resp.Diagnostics.HasError() {
-		return
-	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	r.checkAndSet(ctx, &plan, req.Config, &resp.Diagnostics)
-	if resp.Diagnostics.HasError() {
-		return
-	}
-	resp.Diagnostics.Append(resp.State.Set(ctx, plan)...)
+	r.checkAndSave(ctx, req.Plan, req.Config, &resp.State, &resp.Diagnostics, timeouts.Value.Update)
 }
 
-// checkAndSet connects with the planned settings and the configured
-// password, and records the id and facts in m.
-func (r *endpointResource) checkAndSet(ctx context.Context, m *endpointModel, config interface {
-	GetAttribute(context.Context, path.Path, any) diag.Diagnostics
-}, diags *diag.Diagnostics) {
+// checkAndSave is create and update: connect with the planned settings and
+// the configured password, within the operation's timeout, and save the id
+// and what the check learned.
+func (r *endpointResource) checkAndSave(ctx context.Context, plan tfsdk.Plan, config tfsdk.Config, state *tfsdk.State, diags *diag.Diagnostics,
+	timeout func(timeouts.Value, context.Context, time.Duration) (time.Duration, diag.Diagnostics)) {
+	var m endpointModel
+	diags.Append(plan.Get(ctx, &m)...)
+	if diags.HasError() {
+		return
+	}
+	limit, d := timeout(m.Timeouts, ctx, endpointCheckTimeout)
+	diags.Append(d...)
+	if diags.HasError() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+
 	spec, _, d := m.spec(ctx)
 	diags.Append(d...)
 	if diags.HasError() {
@@ -345,6 +318,7 @@ func (r *endpointResource) checkAndSet(ctx context.Context, m *endpointModel, co
 	diags.Append(m.setFacts(ctx, facts)...)
 	warnIfNotReady(diags, spec, facts)
 	tflog.Info(ctx, "endpoint checked", map[string]any{"server_version": facts.ServerVersion})
+	diags.Append(state.Set(ctx, m)...)
 }
 
 func (r *endpointResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
@@ -425,9 +399,7 @@ func (r *endpointResource) ImportState(ctx context.Context, req resource.ImportS
 
 // configPassword reads postgres.password_wo from configuration; empty when
 // unset, unknown or the endpoint is not PostgreSQL.
-func configPassword(ctx context.Context, config interface {
-	GetAttribute(context.Context, path.Path, any) diag.Diagnostics
-}) string {
+func configPassword(ctx context.Context, config tfsdk.Config) string {
 	var pw types.String
 	if diags := config.GetAttribute(ctx, path.Root("postgres").AtName("password_wo"), &pw); diags.HasError() {
 		// No postgres block: there is no password to read.

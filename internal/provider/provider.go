@@ -6,8 +6,10 @@ package provider
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/hashicorp/terraform-plugin-framework/datasource"
+	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/provider"
 	"github.com/hashicorp/terraform-plugin-framework/provider/schema"
 	"github.com/hashicorp/terraform-plugin-framework/resource"
@@ -26,6 +28,21 @@ type migrationProvider struct {
 // providerData is what resources and data sources of one provider instance share.
 type providerData struct {
 	credentials *credentialStore
+}
+
+// providerDataFrom is what every resource's and data source's Configure
+// does: take the provider instance's shared data, which is nil while
+// Terraform validates configuration before configuring the provider.
+func providerDataFrom(v any, diags *diag.Diagnostics) *providerData {
+	if v == nil {
+		return nil
+	}
+	data, ok := v.(*providerData)
+	if !ok {
+		diags.AddError("Unexpected Provider Data",
+			fmt.Sprintf("Expected *providerData, got %T. This is a bug in the provider; please report it.", v))
+	}
+	return data
 }
 
 // New returns a constructor of the provider for the given version.

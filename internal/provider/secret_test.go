@@ -10,21 +10,16 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/migrationworks/terraform-provider-migration/internal/engine/testenv"
 )
 
 // buildProvider builds the provider binary and returns a Terraform CLI
-// configuration that points Terraform at it, as a user's dev_overrides would.
+// configuration that points Terraform at it.
 func buildProvider(t *testing.T) (cliConfig string) {
 	t.Helper()
-	bin := t.TempDir()
-	cmd := exec.Command("go", "build", "-o", filepath.Join(bin, "terraform-provider-migration"), ".")
-	cmd.Dir = filepath.Join("..", "..")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("building the provider: %v\n%s", err, out)
-	}
-	cliConfig = filepath.Join(bin, "terraformrc")
-	rc := fmt.Sprintf("provider_installation {\n  dev_overrides {\n    \"migrationworks/migration\" = %q\n  }\n  direct {}\n}\n", bin)
-	if err := os.WriteFile(cliConfig, []byte(rc), 0o600); err != nil {
+	cliConfig, err := testenv.BuildProvider(t.Context(), filepath.Join("..", ".."), t.TempDir())
+	if err != nil {
 		t.Fatal(err)
 	}
 	return cliConfig
