@@ -5,11 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	ddb "github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/migrationworks/terraform-provider-migration/internal/engine/catalog"
 )
@@ -35,23 +35,29 @@ func ReadCatalog(ctx context.Context, client *ddb.Client) (*catalog.Catalog, err
 	}
 
 	tables := make([]*catalog.Table, len(names))
-	err := forEachBounded(ctx, len(names), describeConcurrency, func(ctx context.Context, i int) error {
-		name := names[i]
-		out, err := client.DescribeTable(ctx, &ddb.DescribeTableInput{TableName: aws.String(name)})
-		if err != nil {
-			var gone *types.ResourceNotFoundException
-			if errors.As(err, &gone) {
-				// Dropped between ListTables and DescribeTable: it is no
-				// longer part of what the endpoint holds.
-				return nil
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(describeConcurrency)
+	for i, name := range names {
+		g.Go(func() error {
+			if err := gctx.Err(); err != nil {
+				return err // a describe failed or ctx ended: start no more
 			}
-			return fmt.Errorf("describing table %s: %w", name, knownOrWrapped(err, cfg, "dynamodb:DescribeTable on table "+name))
-		}
-		t := tableOf(out.Table)
-		tables[i] = &t
-		return nil
-	})
-	if err != nil {
+			out, err := client.DescribeTable(gctx, &ddb.DescribeTableInput{TableName: aws.String(name)})
+			if err != nil {
+				var gone *types.ResourceNotFoundException
+				if errors.As(err, &gone) {
+					// Dropped between ListTables and DescribeTable: it is no
+					// longer part of what the endpoint holds.
+					return nil
+				}
+				return fmt.Errorf("describing table %s: %w", name, knownOrWrapped(err, cfg, "dynamodb:DescribeTable on table "+name))
+			}
+			t := tableOf(out.Table)
+			tables[i] = &t
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
 		return nil, err
 	}
 
@@ -116,45 +122,4 @@ func tableOf(d *types.TableDescription) catalog.Table {
 func configOf(client *ddb.Client) Config {
 	o := client.Options()
 	return Config{Region: o.Region, EndpointURL: aws.ToString(o.BaseEndpoint)}
-}
-
-// forEachBounded runs fn(0..n-1) with at most limit in flight, stops
-// starting new calls after the first error and returns that error (the
-// others are mostly the cancellation it caused).
-func forEachBounded(ctx context.Context, n, limit int, fn func(context.Context, int) error) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var (
-		wg       sync.WaitGroup
-		mu       sync.Mutex
-		firstErr error
-	)
-	sem := make(chan struct{}, limit)
-	for i := 0; i < n; i++ {
-		select {
-		case sem <- struct{}{}:
-		case <-ctx.Done():
-		}
-		if ctx.Err() != nil {
-			break
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			if err := fn(ctx, i); err != nil {
-				mu.Lock()
-				if firstErr == nil {
-					firstErr = err
-				}
-				mu.Unlock()
-				cancel()
-			}
-		}()
-	}
-	wg.Wait()
-	if firstErr != nil {
-		return firstErr
-	}
-	return ctx.Err()
 }

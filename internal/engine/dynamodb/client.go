@@ -2,16 +2,12 @@ package dynamodb
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	ddb "github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/sts"
 
-	"github.com/migrationworks/terraform-provider-migration/internal/engine"
+	"github.com/migrationworks/terraform-provider-migration/internal/engine/awsconf"
 )
 
 // Config is a DynamoDB endpoint's connection settings. It holds no secret:
@@ -32,78 +28,19 @@ func (c Config) Target() string {
 }
 
 // NewClient builds a DynamoDB client from the standard AWS credential chain
-// (environment, shared config and credentials files, SSO, web identity,
-// container and instance roles), optionally narrowed to Profile, optionally
-// assuming RoleARN, and pointed at EndpointURL when set. It sends no request.
+// (awsconf.Load), optionally narrowed to Profile, optionally assuming
+// RoleARN, and pointed at EndpointURL when set. It sends no request.
 func NewClient(ctx context.Context, cfg Config) (*ddb.Client, error) {
 	if cfg.Region == "" {
 		return nil, fmt.Errorf("%s: region is required", cfg.Target())
 	}
-	opts := []func(*config.LoadOptions) error{config.WithRegion(cfg.Region)}
-	if cfg.Profile != "" {
-		opts = append(opts, config.WithSharedConfigProfile(cfg.Profile))
-	}
-	awsCfg, err := config.LoadDefaultConfig(ctx, opts...)
+	awsCfg, err := awsconf.Load(ctx, cfg.Target(), awsconf.Settings{Region: cfg.Region, Profile: cfg.Profile, RoleARN: cfg.RoleARN})
 	if err != nil {
-		var missing config.SharedConfigProfileNotExistError
-		if errors.As(err, &missing) {
-			return nil, &engine.ConnectError{
-				Kind:   engine.ConnectAuthFailed,
-				Target: cfg.Target(),
-				Hint:   fmt.Sprintf("profile %q is not in the shared AWS config or credentials file: fix profile or define it", cfg.Profile),
-				Err:    err,
-			}
-		}
-		return nil, fmt.Errorf("loading AWS configuration for %s: %w", cfg.Target(), err)
+		return nil, err
 	}
-	if cfg.RoleARN != "" {
-		// STS stays on AWS even when EndpointURL points DynamoDB elsewhere:
-		// the role is an AWS identity, not a property of the data endpoint.
-		awsCfg.Credentials = aws.NewCredentialsCache(stscreds.NewAssumeRoleProvider(sts.NewFromConfig(awsCfg), cfg.RoleARN))
-	}
-	// Tag credential failures so Probe can tell "no usable credentials"
-	// apart from a server rejecting the request; the SDK wraps them untyped.
-	// The chain's provider is already cached; the wrapper only tags errors.
-	awsCfg.Credentials = credentialsProvider{awsCfg.Credentials}
 	return ddb.NewFromConfig(awsCfg, func(o *ddb.Options) {
 		if cfg.EndpointURL != "" {
 			o.BaseEndpoint = aws.String(cfg.EndpointURL)
 		}
 	}), nil
 }
-
-// credentialsProvider wraps the chain so its errors carry credentialsError.
-type credentialsProvider struct{ p aws.CredentialsProvider }
-
-func (c credentialsProvider) Retrieve(ctx context.Context) (aws.Credentials, error) {
-	if c.p == nil {
-		return aws.Credentials{}, &credentialsError{errors.New("no credentials provider configured")}
-	}
-	v, err := c.p.Retrieve(ctx)
-	if err != nil {
-		return aws.Credentials{}, &credentialsError{err}
-	}
-	return v, nil
-}
-
-// IsCredentialsProvider lets the SDK see through the wrapper (it checks for
-// anonymous credentials to skip signing).
-func (c credentialsProvider) IsCredentialsProvider(target aws.CredentialsProvider) bool {
-	return aws.IsCredentialsProvider(c.p, target)
-}
-
-// ProviderSources passes on where the credentials came from, which the SDK
-// reports in its user agent.
-func (c credentialsProvider) ProviderSources() []aws.CredentialSource {
-	if s, ok := c.p.(aws.CredentialProviderSource); ok {
-		return s.ProviderSources()
-	}
-	return nil
-}
-
-// credentialsError is a failure to obtain credentials from the chain (none
-// found, expired SSO session, role that cannot be assumed).
-type credentialsError struct{ err error }
-
-func (e *credentialsError) Error() string { return "resolving AWS credentials: " + e.err.Error() }
-func (e *credentialsError) Unwrap() error { return e.err }

@@ -3,8 +3,6 @@ package dynamodb_test
 import (
 	"context"
 	"fmt"
-	"net"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -14,40 +12,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/migrationworks/terraform-provider-migration/internal/engine"
+	"github.com/migrationworks/terraform-provider-migration/internal/engine/awsconf/awstest"
 	"github.com/migrationworks/terraform-provider-migration/internal/engine/catalog"
 	"github.com/migrationworks/terraform-provider-migration/internal/engine/dynamodb"
 	"github.com/migrationworks/terraform-provider-migration/internal/engine/testenv"
 )
-
-// isolateAWS gives the test a credential chain of its own: static keys from
-// the environment (so the standard chain is what resolves them), no shared
-// files from the machine, and no instance-metadata lookups.
-func isolateAWS(t *testing.T, withKeys bool) {
-	t.Helper()
-	dir := t.TempDir()
-	for k, v := range map[string]string{
-		"AWS_CONFIG_FILE":                        filepath.Join(dir, "config"),
-		"AWS_SHARED_CREDENTIALS_FILE":            filepath.Join(dir, "credentials"),
-		"AWS_EC2_METADATA_DISABLED":              "true",
-		"AWS_PROFILE":                            "",
-		"AWS_DEFAULT_PROFILE":                    "",
-		"AWS_SESSION_TOKEN":                      "",
-		"AWS_ROLE_ARN":                           "",
-		"AWS_WEB_IDENTITY_TOKEN_FILE":            "",
-		"AWS_ENDPOINT_URL":                       "",
-		"AWS_ENDPOINT_URL_DYNAMODB":              "",
-		"AWS_CONTAINER_CREDENTIALS_RELATIVE_URI": "",
-		"AWS_CONTAINER_CREDENTIALS_FULL_URI":     "",
-		"AWS_ACCESS_KEY_ID":                      "",
-		"AWS_SECRET_ACCESS_KEY":                  "",
-	} {
-		t.Setenv(k, v)
-	}
-	if withKeys {
-		t.Setenv("AWS_ACCESS_KEY_ID", "test")
-		t.Setenv("AWS_SECRET_ACCESS_KEY", "test")
-	}
-}
 
 func newClient(t *testing.T, cfg dynamodb.Config) *ddb.Client {
 	t.Helper()
@@ -56,20 +25,6 @@ func newClient(t *testing.T, cfg dynamodb.Config) *ddb.Client {
 		t.Fatalf("NewClient(%+v): %v", cfg, err)
 	}
 	return c
-}
-
-// closedPortEndpoint returns an endpoint on which nothing listens.
-func closedPortEndpoint(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	if err := l.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return "http://" + addr
 }
 
 func createTable(ctx context.Context, c *ddb.Client, name string, key []types.KeySchemaElement, attrs []types.AttributeDefinition, gsis []types.GlobalSecondaryIndex) error {
@@ -87,7 +42,7 @@ func createTable(ctx context.Context, c *ddb.Client, name string, key []types.Ke
 }
 
 func TestProbeAndReadCatalog(t *testing.T) {
-	isolateAWS(t, true)
+	awstest.Isolate(t, true)
 	srv := testenv.StartDynaliteT(t)
 	ctx := t.Context()
 	cfg := dynamodb.Config{Region: "eu-west-1", EndpointURL: srv.Endpoint}
@@ -205,7 +160,7 @@ func TestProbeAndReadCatalog(t *testing.T) {
 // More tables than one ListTables page (100) and than the describe
 // concurrency: every page is counted and every table described once.
 func TestReadCatalogManyTables(t *testing.T) {
-	isolateAWS(t, true)
+	awstest.Isolate(t, true)
 	srv := testenv.StartDynaliteT(t)
 	ctx := t.Context()
 	cfg := dynamodb.Config{Region: "us-east-1", EndpointURL: srv.Endpoint}
@@ -248,8 +203,8 @@ func TestReadCatalogManyTables(t *testing.T) {
 }
 
 func TestProbeUnreachable(t *testing.T) {
-	isolateAWS(t, true)
-	endpoint := closedPortEndpoint(t)
+	awstest.Isolate(t, true)
+	endpoint := awstest.ClosedEndpoint(t)
 	cfg := dynamodb.Config{Region: "eu-west-1", EndpointURL: endpoint}
 	_, err := dynamodb.Probe(t.Context(), newClient(t, cfg), cfg)
 	ce, ok := engine.AsConnectError(err)
@@ -271,8 +226,8 @@ func TestProbeUnreachable(t *testing.T) {
 // With nothing in the chain, Probe fails before sending anything, as an
 // authentication problem that points at the chain.
 func TestProbeNoCredentials(t *testing.T) {
-	isolateAWS(t, false)
-	cfg := dynamodb.Config{Region: "eu-west-1", EndpointURL: closedPortEndpoint(t)}
+	awstest.Isolate(t, false)
+	cfg := dynamodb.Config{Region: "eu-west-1", EndpointURL: awstest.ClosedEndpoint(t)}
 	_, err := dynamodb.Probe(t.Context(), newClient(t, cfg), cfg)
 	ce, ok := engine.AsConnectError(err)
 	if !ok {
@@ -295,7 +250,7 @@ func TestProbeNoCredentials(t *testing.T) {
 }
 
 func TestNewClientUnknownProfile(t *testing.T) {
-	isolateAWS(t, true)
+	awstest.Isolate(t, true)
 	_, err := dynamodb.NewClient(t.Context(), dynamodb.Config{Region: "eu-west-1", Profile: "nosuch"})
 	ce, ok := engine.AsConnectError(err)
 	if !ok {
@@ -307,7 +262,7 @@ func TestNewClientUnknownProfile(t *testing.T) {
 }
 
 func TestNewClientRegionRequired(t *testing.T) {
-	isolateAWS(t, true)
+	awstest.Isolate(t, true)
 	_, err := dynamodb.NewClient(t.Context(), dynamodb.Config{})
 	if err == nil || !strings.Contains(err.Error(), "region is required") {
 		t.Fatalf("NewClient without region: err = %v, want 'region is required'", err)
@@ -315,7 +270,7 @@ func TestNewClientRegionRequired(t *testing.T) {
 }
 
 func TestNewClientSettings(t *testing.T) {
-	isolateAWS(t, true)
+	awstest.Isolate(t, true)
 	c := newClient(t, dynamodb.Config{Region: "ap-south-1", EndpointURL: "http://127.0.0.1:8000"})
 	o := c.Options()
 	if o.Region != "ap-south-1" || aws.ToString(o.BaseEndpoint) != "http://127.0.0.1:8000" {

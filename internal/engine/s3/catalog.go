@@ -8,10 +8,10 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/migrationworks/terraform-provider-migration/internal/engine/catalog"
 )
@@ -73,37 +73,30 @@ func (s *Store) readBucket(ctx context.Context) ([]catalog.Prefix, error) {
 		}
 	}
 
-	out := make([]catalog.Prefix, len(subs))
-	err := forEachBounded(ctx, len(subs), sumConcurrency, func(ctx context.Context, i int) error {
-		p := catalog.Prefix{Prefix: strings.TrimPrefix(subs[i], s.loc.Prefix)}
-		pages := awss3.NewListObjectsV2Paginator(s.client, &awss3.ListObjectsV2Input{
-			Bucket: aws.String(s.loc.Bucket),
-			Prefix: aws.String(subs[i]),
-		})
-		for pages.HasMorePages() {
-			page, err := pages.NextPage(ctx)
-			if err != nil {
-				return fmt.Errorf("listing s3://%s/%s: %w", s.loc.Bucket, subs[i], s.knownOrWrapped(err, "s3:ListBucket"))
-			}
-			for _, o := range page.Contents {
-				if isFolderMarker(aws.ToString(o.Key), aws.ToInt64(o.Size)) {
-					continue
-				}
-				p.Objects++
-				p.Bytes += aws.ToInt64(o.Size)
-			}
-		}
-		out[i] = p
-		return nil
+	return sumEach(ctx, top, subs, s.sumObjects)
+}
+
+// sumObjects counts the objects below the bucket's prefix sub, recursively.
+func (s *Store) sumObjects(ctx context.Context, sub string) (catalog.Prefix, error) {
+	p := catalog.Prefix{Prefix: strings.TrimPrefix(sub, s.loc.Prefix)}
+	pages := awss3.NewListObjectsV2Paginator(s.client, &awss3.ListObjectsV2Input{
+		Bucket: aws.String(s.loc.Bucket),
+		Prefix: aws.String(sub),
 	})
-	if err != nil {
-		return nil, err
+	for pages.HasMorePages() {
+		page, err := pages.NextPage(ctx)
+		if err != nil {
+			return catalog.Prefix{}, fmt.Errorf("listing s3://%s/%s: %w", s.loc.Bucket, sub, s.knownOrWrapped(err, "s3:ListBucket"))
+		}
+		for _, o := range page.Contents {
+			if isFolderMarker(aws.ToString(o.Key), aws.ToInt64(o.Size)) {
+				continue
+			}
+			p.Objects++
+			p.Bytes += aws.ToInt64(o.Size)
+		}
 	}
-	if top.Objects > 0 {
-		// "" sorts first.
-		out = append([]catalog.Prefix{top}, out...)
-	}
-	return out, nil
+	return p, nil
 }
 
 func isFolderMarker(key string, size int64) bool {
@@ -143,36 +136,57 @@ func (s *Store) readDir(ctx context.Context) ([]catalog.Prefix, error) {
 		}
 	}
 
-	out := make([]catalog.Prefix, len(subs))
-	err = forEachBounded(ctx, len(subs), sumConcurrency, func(ctx context.Context, i int) error {
-		p := catalog.Prefix{Prefix: subs[i] + "/"}
-		// The trailing separator makes WalkDir enter a symlinked directory.
-		root := filepath.Join(dir, subs[i]) + string(filepath.Separator)
-		err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
-			if err != nil {
-				return err
-			}
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			if !d.Type().IsRegular() {
-				return nil
-			}
-			info, err := d.Info()
-			if err != nil {
-				return err
-			}
-			p.Objects++
-			p.Bytes += info.Size()
-			return nil
-		})
+	return sumEach(ctx, top, subs, func(ctx context.Context, sub string) (catalog.Prefix, error) {
+		return sumFiles(ctx, dir, sub)
+	})
+}
+
+// sumFiles counts the regular files below dir's subdirectory sub, recursively.
+func sumFiles(ctx context.Context, dir, sub string) (catalog.Prefix, error) {
+	p := catalog.Prefix{Prefix: sub + "/"}
+	// The trailing separator makes WalkDir enter a symlinked directory.
+	root := filepath.Join(dir, sub) + string(filepath.Separator)
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
-			return fmt.Errorf("reading %s: %w", root, err)
+			return err
 		}
-		out[i] = p
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if !d.Type().IsRegular() {
+			return nil
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		p.Objects++
+		p.Bytes += info.Size()
 		return nil
 	})
 	if err != nil {
+		return catalog.Prefix{}, fmt.Errorf("reading %s: %w", root, err)
+	}
+	return p, nil
+}
+
+// sumEach sums every sub-prefix, sumConcurrency at a time, stopping at the
+// first error, and puts top first when objects lie directly at its level.
+func sumEach(ctx context.Context, top catalog.Prefix, subs []string, sum func(context.Context, string) (catalog.Prefix, error)) ([]catalog.Prefix, error) {
+	out := make([]catalog.Prefix, len(subs))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(sumConcurrency)
+	for i, sub := range subs {
+		g.Go(func() error {
+			if err := gctx.Err(); err != nil {
+				return err // a sum failed or ctx ended: start no more
+			}
+			p, err := sum(gctx, sub)
+			out[i] = p
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
 		return nil, err
 	}
 	if top.Objects > 0 {
@@ -180,44 +194,4 @@ func (s *Store) readDir(ctx context.Context) ([]catalog.Prefix, error) {
 		out = append([]catalog.Prefix{top}, out...)
 	}
 	return out, nil
-}
-
-// forEachBounded runs fn(0..n-1) with at most limit in flight, stops
-// starting new calls after the first error and returns that error.
-func forEachBounded(ctx context.Context, n, limit int, fn func(context.Context, int) error) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var (
-		wg       sync.WaitGroup
-		mu       sync.Mutex
-		firstErr error
-	)
-	sem := make(chan struct{}, limit)
-	for i := 0; i < n; i++ {
-		select {
-		case sem <- struct{}{}:
-		case <-ctx.Done():
-		}
-		if ctx.Err() != nil {
-			break
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			if err := fn(ctx, i); err != nil {
-				mu.Lock()
-				if firstErr == nil {
-					firstErr = err
-				}
-				mu.Unlock()
-				cancel()
-			}
-		}()
-	}
-	wg.Wait()
-	if firstErr != nil {
-		return firstErr
-	}
-	return ctx.Err()
 }

@@ -2,15 +2,15 @@ package s3
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"slices"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
-	"github.com/aws/aws-sdk-go-v2/config"
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/migrationworks/terraform-provider-migration/internal/engine/awsconf"
 )
 
 // Formats are the object formats a store reads and writes; the first is the default.
@@ -39,8 +39,8 @@ type Store struct {
 }
 
 // Open validates cfg and prepares the store. For s3 it builds a client from
-// the standard AWS credential chain with cfg's region, endpoint and
-// addressing style; it sends no request (Probe does).
+// the standard AWS credential chain (awsconf.Load) with cfg's region,
+// endpoint and addressing style; it sends no request (Probe does).
 func Open(ctx context.Context, cfg Config) (*Store, error) {
 	loc, err := ParseURL(cfg.URL)
 	if err != nil {
@@ -63,13 +63,9 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		return s, nil
 	}
 
-	var opts []func(*config.LoadOptions) error
-	if cfg.Region != "" {
-		opts = append(opts, config.WithRegion(cfg.Region))
-	}
-	awsCfg, err := config.LoadDefaultConfig(ctx, opts...)
+	awsCfg, err := awsconf.Load(ctx, loc.String(), awsconf.Settings{Region: cfg.Region})
 	if err != nil {
-		return nil, fmt.Errorf("loading AWS configuration for %s: %w", loc, err)
+		return nil, err
 	}
 	if awsCfg.Region == "" {
 		if cfg.EndpointURL == "" {
@@ -79,10 +75,6 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		awsCfg.Region = "us-east-1"
 	}
 	s.cfg.Region = awsCfg.Region
-	// Tag credential failures so Probe can tell "no usable credentials"
-	// apart from a server rejecting the request; the SDK wraps them untyped.
-	// The chain's provider is already cached; the wrapper only tags errors.
-	awsCfg.Credentials = credentialsProvider{awsCfg.Credentials}
 	awsCfg.HTTPClient, s.transport = newHTTPClient(awsCfg.HTTPClient)
 	s.client = awss3.NewFromConfig(awsCfg, func(o *awss3.Options) {
 		if cfg.EndpointURL != "" {
@@ -142,38 +134,3 @@ func newHTTPClient(base aws.HTTPClient) (*http.Client, *http.Transport) {
 
 // Location is the store's parsed url.
 func (s *Store) Location() Location { return s.loc }
-
-// credentialsProvider wraps the chain so its errors carry credentialsError.
-type credentialsProvider struct{ p aws.CredentialsProvider }
-
-func (c credentialsProvider) Retrieve(ctx context.Context) (aws.Credentials, error) {
-	if c.p == nil {
-		return aws.Credentials{}, &credentialsError{errors.New("no credentials provider configured")}
-	}
-	v, err := c.p.Retrieve(ctx)
-	if err != nil {
-		return aws.Credentials{}, &credentialsError{err}
-	}
-	return v, nil
-}
-
-// IsCredentialsProvider lets the SDK see through the wrapper (it checks for
-// anonymous credentials to skip signing).
-func (c credentialsProvider) IsCredentialsProvider(target aws.CredentialsProvider) bool {
-	return aws.IsCredentialsProvider(c.p, target)
-}
-
-// ProviderSources passes on where the credentials came from, which the SDK
-// reports in its user agent.
-func (c credentialsProvider) ProviderSources() []aws.CredentialSource {
-	if s, ok := c.p.(aws.CredentialProviderSource); ok {
-		return s.ProviderSources()
-	}
-	return nil
-}
-
-// credentialsError is a failure to obtain credentials from the chain.
-type credentialsError struct{ err error }
-
-func (e *credentialsError) Error() string { return "resolving AWS credentials: " + e.err.Error() }
-func (e *credentialsError) Unwrap() error { return e.err }

@@ -2,7 +2,6 @@ package s3_test
 
 import (
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,42 +10,11 @@ import (
 	"testing"
 
 	"github.com/migrationworks/terraform-provider-migration/internal/engine"
+	"github.com/migrationworks/terraform-provider-migration/internal/engine/awsconf/awstest"
 	"github.com/migrationworks/terraform-provider-migration/internal/engine/catalog"
 	"github.com/migrationworks/terraform-provider-migration/internal/engine/s3"
 	"github.com/migrationworks/terraform-provider-migration/internal/engine/testenv"
 )
-
-// isolateAWS gives the test a credential chain of its own: static keys from
-// the environment (so the standard chain is what resolves them), no shared
-// files from the machine, and no instance-metadata lookups.
-func isolateAWS(t *testing.T, withKeys bool) {
-	t.Helper()
-	dir := t.TempDir()
-	for k, v := range map[string]string{
-		"AWS_CONFIG_FILE":                        filepath.Join(dir, "config"),
-		"AWS_SHARED_CREDENTIALS_FILE":            filepath.Join(dir, "credentials"),
-		"AWS_EC2_METADATA_DISABLED":              "true",
-		"AWS_PROFILE":                            "",
-		"AWS_DEFAULT_PROFILE":                    "",
-		"AWS_REGION":                             "",
-		"AWS_DEFAULT_REGION":                     "",
-		"AWS_SESSION_TOKEN":                      "",
-		"AWS_ROLE_ARN":                           "",
-		"AWS_WEB_IDENTITY_TOKEN_FILE":            "",
-		"AWS_ENDPOINT_URL":                       "",
-		"AWS_ENDPOINT_URL_S3":                    "",
-		"AWS_CONTAINER_CREDENTIALS_RELATIVE_URI": "",
-		"AWS_CONTAINER_CREDENTIALS_FULL_URI":     "",
-		"AWS_ACCESS_KEY_ID":                      "",
-		"AWS_SECRET_ACCESS_KEY":                  "",
-	} {
-		t.Setenv(k, v)
-	}
-	if withKeys {
-		t.Setenv("AWS_ACCESS_KEY_ID", "test")
-		t.Setenv("AWS_SECRET_ACCESS_KEY", "test")
-	}
-}
 
 func open(t *testing.T, cfg s3.Config) *s3.Store {
 	t.Helper()
@@ -82,7 +50,7 @@ func wantConnectError(t *testing.T, err error, kind engine.ConnectErrorKind) *en
 }
 
 func TestBucketProbeAndCatalog(t *testing.T) {
-	isolateAWS(t, true)
+	awstest.Isolate(t, true)
 	srv := testenv.StartS3T(t)
 	ctx := t.Context()
 	if err := srv.CreateBucket(ctx, "archive"); err != nil {
@@ -149,7 +117,7 @@ func TestBucketProbeAndCatalog(t *testing.T) {
 // More keys than one ListObjectsV2 page (1000), in the probe's count, the
 // top-level listing and a recursive sum.
 func TestBucketCatalogPaginates(t *testing.T) {
-	isolateAWS(t, true)
+	awstest.Isolate(t, true)
 	srv := testenv.StartS3T(t)
 	ctx := t.Context()
 	if err := srv.CreateBucket(ctx, "big"); err != nil {
@@ -186,7 +154,7 @@ func TestBucketCatalogPaginates(t *testing.T) {
 }
 
 func TestBucketMissing(t *testing.T) {
-	isolateAWS(t, true)
+	awstest.Isolate(t, true)
 	srv := testenv.StartS3T(t)
 	st := open(t, s3Config(srv, "s3://nosuchbucket/shop/"))
 	_, err := st.Probe(t.Context())
@@ -202,17 +170,10 @@ func TestBucketMissing(t *testing.T) {
 }
 
 func TestBucketUnreachable(t *testing.T) {
-	isolateAWS(t, true)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	endpoint := "http://" + l.Addr().String()
-	if err := l.Close(); err != nil {
-		t.Fatal(err)
-	}
+	awstest.Isolate(t, true)
+	endpoint := awstest.ClosedEndpoint(t)
 	st := open(t, s3.Config{URL: "s3://archive/", Region: "eu-west-1", EndpointURL: endpoint, ForcePathStyle: true})
-	_, err = st.Probe(t.Context())
+	_, err := st.Probe(t.Context())
 	ce := wantConnectError(t, err, engine.ConnectUnreachable)
 	if !strings.Contains(ce.Hint, endpoint) || !strings.Contains(ce.Target, endpoint) {
 		t.Errorf("Target %q / Hint %q do not name the endpoint %s", ce.Target, ce.Hint, endpoint)
@@ -220,7 +181,7 @@ func TestBucketUnreachable(t *testing.T) {
 }
 
 func TestBucketNoCredentials(t *testing.T) {
-	isolateAWS(t, false)
+	awstest.Isolate(t, false)
 	srv := testenv.StartS3T(t)
 	if err := srv.CreateBucket(t.Context(), "archive"); err != nil {
 		t.Fatal(err)
@@ -233,7 +194,7 @@ func TestBucketNoCredentials(t *testing.T) {
 }
 
 func TestOpenRegion(t *testing.T) {
-	isolateAWS(t, true)
+	awstest.Isolate(t, true)
 	// The chain's region is used when the config leaves it out.
 	t.Setenv("AWS_REGION", "eu-central-1")
 	if got := open(t, s3.Config{URL: "s3://archive/"}).Target(); got != "s3://archive/ (eu-central-1)" {
