@@ -14,6 +14,11 @@ type Catalog struct {
 	Tables []Table
 	// Prefixes are object-storage prefixes (one per table written there), sorted.
 	Prefixes []Prefix
+	// Types are the user-defined enums and domains the read tables' columns
+	// use (directly, as an array's element, or as a domain's base type),
+	// ordered so that a domain's base type comes before the domain.
+	// PostgreSQL only.
+	Types []Type
 }
 
 // Table is a relation (PostgreSQL) or a table (DynamoDB).
@@ -39,8 +44,17 @@ type Table struct {
 	Partitions []string
 	// PartitionOf is the qualified name of the parent when this table is a partition.
 	PartitionOf string
+	// PartitionBound is the bound of a partition, as pg_get_expr prints it:
+	// "FOR VALUES FROM ('2024-01-01') TO ('2025-01-01')", "DEFAULT"; empty
+	// for a table that is not a partition.
+	PartitionBound string
 	// ForeignKeys this table declares.
 	ForeignKeys []ForeignKey
+	// Indexes are the table's valid indexes, sorted by name, including the
+	// ones backing its primary key and unique constraints (PostgreSQL only).
+	Indexes []Index
+	// Checks are the table's CHECK constraints, sorted by name (PostgreSQL only).
+	Checks []Check
 }
 
 // QualifiedName is schema.name, or name when there is no schema.
@@ -54,7 +68,8 @@ func (t Table) QualifiedName() string {
 // Column is one column (or key attribute).
 type Column struct {
 	Name string
-	// Type is the formatted type, e.g. "numeric(12,2)", "text[]"; for DynamoDB S, N or B.
+	// Type is the formatted type, e.g. "numeric(12,2)", "text[]", "shop.mood"
+	// (types outside pg_catalog are schema-qualified); for DynamoDB S, N or B.
 	Type    string
 	NotNull bool
 	// Default is the default expression, empty when none.
@@ -63,6 +78,10 @@ type Column struct {
 	Generated string
 	// Identity is "always", "by default" or empty.
 	Identity string
+	// UserType is the qualified name (schema.name, unquoted) of the
+	// user-defined enum or domain the column has, or whose array it has;
+	// empty for built-in types. Catalog.Types describes it.
+	UserType string
 }
 
 // ForeignKey is a foreign-key constraint between two tables.
@@ -71,7 +90,64 @@ type ForeignKey struct {
 	Columns    []string
 	RefTable   string // qualified name
 	RefColumns []string
+	// Definition is the constraint as pg_get_constraintdef prints it, with
+	// its match type, actions and deferrability
+	// ("FOREIGN KEY (a) REFERENCES s.t(id) ON DELETE CASCADE"); PostgreSQL only.
+	Definition string
 }
+
+// Index is one index of a PostgreSQL table.
+type Index struct {
+	Name string
+	// Definition is the CREATE INDEX statement pg_get_indexdef prints
+	// (schema-qualified).
+	Definition string
+	Primary    bool
+	Unique     bool
+	// ReplicaIdentity is true for the index REPLICA IDENTITY USING INDEX names.
+	ReplicaIdentity bool
+	// Columns are the key columns in key order; empty when any key is an
+	// expression.
+	Columns []string
+	// Include are the non-key columns of an INCLUDE clause.
+	Include []string
+	// Predicate is a partial index's WHERE expression; empty when none.
+	Predicate string
+	// ConstraintName names the PRIMARY KEY, UNIQUE or EXCLUDE constraint
+	// the index backs; empty for a plain index.
+	ConstraintName string
+}
+
+// Check is a CHECK constraint of a PostgreSQL table.
+type Check struct {
+	Name string
+	// Definition is pg_get_constraintdef's text, e.g. "CHECK ((amount > (0)::numeric))"
+	// (with " NOT VALID" appended when the constraint was never validated).
+	Definition string
+}
+
+// Type is a user-defined PostgreSQL enum or domain.
+type Type struct {
+	Schema string
+	Name   string
+	// Kind is "enum" or "domain".
+	Kind string
+	// Labels are an enum's labels in sort order.
+	Labels []string
+	// BaseType is a domain's underlying type as format_type prints it.
+	BaseType string
+	// BaseUserType is the qualified name of the enum or domain BaseType is
+	// (or is an array of); empty when the base type is built in.
+	BaseUserType string
+	// NotNull, Default and Checks are a domain's constraints; Checks hold
+	// pg_get_constraintdef's text ("CHECK ((VALUE > 0))").
+	NotNull bool
+	Default string
+	Checks  []string
+}
+
+// QualifiedName is schema.name.
+func (t Type) QualifiedName() string { return t.Schema + "." + t.Name }
 
 // Prefix is one object-storage prefix below an endpoint's url.
 type Prefix struct {

@@ -100,6 +100,8 @@ const (
 	RiskTruncation     = "truncation"      // character length shrinks
 	RiskExcludeNotNull = "exclude_notnull" // an excluded column is NOT NULL without default on an existing target
 	RiskTransform      = "transform"       // values are rewritten (sha256, redact)
+	RiskDefault        = "default"         // a column default is not recreated (a sequence's nextval, or a default of the pre-cast type)
+	RiskSkipped        = "skipped"         // an index, constraint or foreign key is not recreated on the target
 )
 
 // Risk is one risky mapping.
@@ -116,9 +118,11 @@ type Plan struct {
 }
 
 // Problem is bad input found while building a plan. Rule is the index of the
-// rule at fault (-1 when none); Field names its attribute ("source",
-// "target", "where", "columns.include", "columns.exclude", "columns.rename",
-// "columns.transform").
+// rule at fault (-1 when none: Field is then "tables", the list itself);
+// Field names its attribute ("source", "target", "where",
+// "columns.include", "columns.exclude", "columns.rename",
+// "columns.transform"); "target" also stands for an existing target table
+// that does not fit.
 type Problem struct {
 	Rule    int
 	Field   string

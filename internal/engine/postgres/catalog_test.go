@@ -106,6 +106,19 @@ func TestReadCatalog(t *testing.T) {
 		}
 		return n
 	}
+	pkey := func(name, on string, cols ...string) catalog.Index {
+		quoted := make([]string, len(cols))
+		for i, c := range cols {
+			quoted[i] = c
+			if c == "group" {
+				quoted[i] = `"group"`
+			}
+		}
+		return catalog.Index{
+			Name: strings.Trim(name, `"`), Definition: fmt.Sprintf("CREATE UNIQUE INDEX %s ON %s USING btree (%s)", name, on, strings.Join(quoted, ", ")),
+			Primary: true, Unique: true, Columns: cols, ConstraintName: strings.Trim(name, `"`),
+		}
+	}
 	eventColumns := []catalog.Column{
 		{Name: "id", Type: "bigint", NotNull: true},
 		{Name: "created_at", Type: "date", NotNull: true},
@@ -119,6 +132,7 @@ func TestReadCatalog(t *testing.T) {
 				{Name: "id", Type: "integer", NotNull: true},
 				{Name: "Select", Type: "text"},
 			},
+			Indexes: []catalog.Index{pkey(`"UserTable_pkey"`, `"Mixed Schema"."UserTable"`, "id")},
 		},
 		{
 			Schema: "shop", Name: "Order", Kind: "table", EstimatedRows: 3,
@@ -134,8 +148,12 @@ func TestReadCatalog(t *testing.T) {
 				{Name: "Status", Type: "text", NotNull: true, Default: "'new'::text"},
 			},
 			ForeignKeys: []catalog.ForeignKey{
-				{Name: "Order_customer_id_fkey", Columns: []string{"customer_id"}, RefTable: "shop.customers", RefColumns: []string{"id"}},
+				{
+					Name: "Order_customer_id_fkey", Columns: []string{"customer_id"}, RefTable: "shop.customers", RefColumns: []string{"id"},
+					Definition: "FOREIGN KEY (customer_id) REFERENCES shop.customers(id)",
+				},
 			},
+			Indexes: []catalog.Index{pkey(`"Order_pkey"`, `shop."Order"`, "customer_id", "id")},
 		},
 		{
 			Schema: "shop", Name: "customers", Kind: "table", EstimatedRows: -1,
@@ -146,6 +164,13 @@ func TestReadCatalog(t *testing.T) {
 				{Name: "name", Type: "character varying(100)"},
 				{Name: "created_at", Type: "timestamp with time zone", NotNull: true, Default: "now()"},
 			},
+			Indexes: []catalog.Index{
+				{
+					Name: "customers_email_key", Definition: "CREATE UNIQUE INDEX customers_email_key ON shop.customers USING btree (email)",
+					Unique: true, ReplicaIdentity: true, Columns: []string{"email"},
+				},
+				pkey("customers_pkey", "shop.customers", "id"),
+			},
 		},
 		{
 			Schema: "shop", Name: "event_refs", Kind: "table", EstimatedRows: -1,
@@ -155,7 +180,8 @@ func TestReadCatalog(t *testing.T) {
 				{Name: "event_day", Type: "date"},
 			},
 			ForeignKeys: []catalog.ForeignKey{
-				{Name: "event_refs_event_fk", Columns: []string{"event_id", "event_day"}, RefTable: "shop.events", RefColumns: []string{"id", "created_at"}},
+				{Name: "event_refs_event_fk", Columns: []string{"event_id", "event_day"}, RefTable: "shop.events", RefColumns: []string{"id", "created_at"},
+					Definition: "FOREIGN KEY (event_id, event_day) REFERENCES shop.events(id, created_at)"},
 			},
 		},
 		{
@@ -165,16 +191,21 @@ func TestReadCatalog(t *testing.T) {
 			Columns:      eventColumns,
 			PartitionKey: "RANGE (created_at)",
 			Partitions:   []string{"shop.events_2024", "shop.events_2025"},
+			Indexes:      []catalog.Index{pkey("events_pkey", "ONLY shop.events", "id", "created_at")},
 		},
 		{
 			Schema: "shop", Name: "events_2024", Kind: "table", EstimatedRows: 3,
 			Bytes: size("shop.events_2024"), PrimaryKey: []string{"id", "created_at"}, ReplicaIdentity: "default",
 			Columns: eventColumns, PartitionOf: "shop.events",
+			PartitionBound: "FOR VALUES FROM ('2024-01-01') TO ('2025-01-01')",
+			Indexes:        []catalog.Index{pkey("events_2024_pkey", "shop.events_2024", "id", "created_at")},
 		},
 		{
 			Schema: "shop", Name: "events_2025", Kind: "table", EstimatedRows: 2,
 			Bytes: size("shop.events_2025"), PrimaryKey: []string{"id", "created_at"}, ReplicaIdentity: "default",
 			Columns: eventColumns, PartitionOf: "shop.events",
+			PartitionBound: "FOR VALUES FROM ('2025-01-01') TO ('2026-01-01')",
+			Indexes:        []catalog.Index{pkey("events_2025_pkey", "shop.events_2025", "id", "created_at")},
 		},
 		{
 			Schema: "shop", Name: "order_lines", Kind: "table", EstimatedRows: 0,
@@ -186,13 +217,15 @@ func TestReadCatalog(t *testing.T) {
 				{Name: "sku", Type: "text"},
 			},
 			ForeignKeys: []catalog.ForeignKey{
-				{Name: "order_lines_order_fk", Columns: []string{"order_customer", "order_id"}, RefTable: "shop.Order", RefColumns: []string{"customer_id", "id"}},
+				{Name: "order_lines_order_fk", Columns: []string{"order_customer", "order_id"}, RefTable: "shop.Order", RefColumns: []string{"customer_id", "id"},
+					Definition: `FOREIGN KEY (order_customer, order_id) REFERENCES shop."Order"(customer_id, id)`},
 			},
 		},
 		{
 			Schema: "shop", Name: "user", Kind: "table", EstimatedRows: -1,
 			Bytes: size("shop.user"), PrimaryKey: []string{"group"}, ReplicaIdentity: "default",
 			Columns: []catalog.Column{{Name: "group", Type: "integer", NotNull: true}},
+			Indexes: []catalog.Index{pkey("user_pkey", `shop."user"`, "group")},
 		},
 	}
 
@@ -390,4 +423,96 @@ func names(tables []catalog.Table) []string {
 func jsonOf(v any) string {
 	b, _ := json.Marshal(v) //nolint:errchkjson // test output only
 	return string(b)
+}
+
+func TestReadCatalogTypesIndexesChecks(t *testing.T) {
+	db := newDatabase(t)
+	exec(t, db, `
+		CREATE SCHEMA app;
+		CREATE TYPE app."Mood" AS ENUM ('sad', 'it''s ok', 'happy');
+		CREATE TYPE public.size AS ENUM ('s', 'm');
+		CREATE DOMAIN app.posint AS integer DEFAULT 1 NOT NULL CONSTRAINT posint_positive CHECK (VALUE > 0);
+		CREATE DOMAIN app.cheerful AS app."Mood" CHECK (VALUE <> 'sad');
+		CREATE DOMAIN app.cheerfuller AS app.cheerful;
+		CREATE TYPE app.unused AS ENUM ('x');
+		CREATE TABLE app.things (
+			id      app.posint PRIMARY KEY,
+			mood    app."Mood",
+			moods   app."Mood"[],
+			size    size DEFAULT 's',
+			cheer   app.cheerfuller,
+			code    text NOT NULL,
+			tenant  int,
+			payload jsonb,
+			CONSTRAINT code_len CHECK (length(code) < 10),
+			CONSTRAINT things_code_tenant UNIQUE (code, tenant) INCLUDE (payload)
+		);
+		ALTER TABLE app.things ADD CONSTRAINT "Tenant ok" CHECK (tenant > 0) NOT VALID;
+		CREATE INDEX things_lower ON app.things (lower(code));
+		CREATE INDEX things_partial ON app.things (tenant) WHERE tenant IS NOT NULL;
+		CREATE INDEX things_broken ON app.things (tenant);
+		UPDATE pg_index SET indisvalid = false WHERE indexrelid = 'app.things_broken'::regclass;
+		CREATE TABLE app.plain (id int);
+	`)
+	pool := connect(t, superConfig(db))
+	got, err := ReadCatalog(t.Context(), pool, Filter{Schemas: []string{"app"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantTypes := []catalog.Type{
+		{Schema: "app", Name: "Mood", Kind: "enum", Labels: []string{"sad", "it's ok", "happy"}},
+		{Schema: "app", Name: "cheerful", Kind: "domain", BaseType: `app."Mood"`, BaseUserType: "app.Mood", Checks: []string{`CHECK ((VALUE <> 'sad'::app."Mood"))`}},
+		{Schema: "app", Name: "cheerfuller", Kind: "domain", BaseType: "app.cheerful", BaseUserType: "app.cheerful", Checks: []string{}},
+		{Schema: "app", Name: "posint", Kind: "domain", BaseType: "integer", NotNull: true, Default: "1", Checks: []string{"CHECK ((VALUE > 0))"}},
+		{Schema: "public", Name: "size", Kind: "enum", Labels: []string{"s", "m"}},
+	}
+	if !reflect.DeepEqual(got.Types, wantTypes) {
+		t.Errorf("Types:\n got %s\nwant %s", jsonOf(got.Types), jsonOf(wantTypes))
+	}
+	if len(got.Tables) != 2 {
+		t.Fatalf("tables: %v", names(got.Tables))
+	}
+	plain := got.Tables[0]
+	if plain.Name != "plain" || plain.Indexes != nil || plain.Checks != nil {
+		t.Errorf("plain: %s", jsonOf(plain))
+	}
+	things := got.Tables[1]
+	wantCols := []catalog.Column{
+		{Name: "id", Type: "app.posint", NotNull: true, UserType: "app.posint"},
+		{Name: "mood", Type: `app."Mood"`, UserType: "app.Mood"},
+		{Name: "moods", Type: `app."Mood"[]`, UserType: "app.Mood"},
+		{Name: "size", Type: "public.size", Default: "'s'::public.size", UserType: "public.size"},
+		{Name: "cheer", Type: "app.cheerfuller", UserType: "app.cheerfuller"},
+		{Name: "code", Type: "text", NotNull: true},
+		{Name: "tenant", Type: "integer"},
+		{Name: "payload", Type: "jsonb"},
+	}
+	if !reflect.DeepEqual(things.Columns, wantCols) {
+		t.Errorf("Columns:\n got %s\nwant %s", jsonOf(things.Columns), jsonOf(wantCols))
+	}
+	wantChecks := []catalog.Check{
+		{Name: "Tenant ok", Definition: "CHECK ((tenant > 0)) NOT VALID"},
+		{Name: "code_len", Definition: "CHECK ((length(code) < 10))"},
+	}
+	if !reflect.DeepEqual(things.Checks, wantChecks) {
+		t.Errorf("Checks:\n got %s\nwant %s", jsonOf(things.Checks), jsonOf(wantChecks))
+	}
+	wantIndexes := []catalog.Index{
+		{Name: "things_code_tenant", Definition: "CREATE UNIQUE INDEX things_code_tenant ON app.things USING btree (code, tenant) INCLUDE (payload)",
+			Unique: true, Columns: []string{"code", "tenant"}, Include: []string{"payload"}, ConstraintName: "things_code_tenant"},
+		{Name: "things_lower", Definition: "CREATE INDEX things_lower ON app.things USING btree (lower(code))", Columns: []string{}},
+		{Name: "things_partial", Definition: "CREATE INDEX things_partial ON app.things USING btree (tenant) WHERE (tenant IS NOT NULL)",
+			Columns: []string{"tenant"}, Predicate: "(tenant IS NOT NULL)"},
+		{Name: "things_pkey", Definition: "CREATE UNIQUE INDEX things_pkey ON app.things USING btree (id)",
+			Primary: true, Unique: true, Columns: []string{"id"}, ConstraintName: "things_pkey"},
+	}
+	if !reflect.DeepEqual(things.Indexes, wantIndexes) {
+		t.Errorf("Indexes:\n got %s\nwant %s", jsonOf(things.Indexes), jsonOf(wantIndexes))
+	}
+
+	// No user types read: an empty list, whatever the database holds.
+	got, err = ReadCatalog(t.Context(), pool, Filter{Schemas: []string{"public"}})
+	if err != nil || len(got.Types) != 0 {
+		t.Errorf("public: %v, %s", err, jsonOf(got))
+	}
 }

@@ -45,6 +45,15 @@ type Config struct {
 	ConnectTimeout time.Duration
 	// ApplicationName shows in pg_stat_activity; DefaultApplicationName when empty.
 	ApplicationName string
+	// MaxConns bounds the pool; 0 means DefaultMaxConns. A full load needs
+	// one connection per worker, plus one holding the snapshot on a source.
+	MaxConns int32
+}
+
+// PassKey is "user@host:port/database": how the provider's postgres_passwords
+// map names the endpoint a password belongs to (the fields of a .pgpass line).
+func (c Config) PassKey() string {
+	return fmt.Sprintf("%s@%s:%d/%s", c.Username, c.Host, c.port(), c.Database)
 }
 
 func (c Config) port() int {
@@ -110,6 +119,9 @@ func (c Config) PoolConfig() (*pgxpool.Config, error) {
 		cfg.ConnConfig.ConnectTimeout = DefaultConnectTimeout
 	}
 	cfg.MaxConns = DefaultMaxConns
+	if c.MaxConns > 0 {
+		cfg.MaxConns = c.MaxConns
+	}
 	return cfg, nil
 }
 
