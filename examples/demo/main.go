@@ -105,7 +105,7 @@ func run(ctx context.Context, repo string, rows int, keep bool) error {
 		"TF_VAR_source_password=" + sourcePW, "TF_VAR_target_password=" + targetPW,
 	}
 
-	step("terraform apply: creates the endpoints (each one checked) and reads the catalog")
+	step("terraform apply: checks the endpoints, reads the catalog, migrates shop into shop_next")
 	if _, err := terraform(ctx, tf, env, true, "apply", "-auto-approve"); err != nil {
 		return err
 	}
@@ -116,6 +116,11 @@ func run(ctx context.Context, repo string, rows int, keep bool) error {
 		return err
 	}
 	if err := printCatalog(out); err != nil {
+		return err
+	}
+
+	step("What the migration did")
+	if err := printMigration(out); err != nil {
 		return err
 	}
 
@@ -221,6 +226,48 @@ func printCatalog(raw []byte) error {
 		fmt.Printf("\n    Copies fine, but needs REPLICA IDENTITY FULL or a key before CDC: %s\n", strings.Join(s.NeedsKeyForCDC, ", "))
 	}
 	return nil
+}
+
+func printMigration(raw []byte) error {
+	var out struct {
+		Migration struct {
+			Value struct {
+				Phase      string `json:"phase"`
+				RowsCopied int64  `json:"rows_copied"`
+				StartedAt  string `json:"started_at"`
+				FinishedAt string `json:"finished_at"`
+				Tables     []struct {
+					Target  string  `json:"target"`
+					Rows    int64   `json:"rows"`
+					Seconds float64 `json:"seconds"`
+				} `json:"tables"`
+			} `json:"value"`
+		} `json:"migration"`
+	}
+	if err := json.Unmarshal(raw, &out); err != nil {
+		return fmt.Errorf("reading terraform output: %w", err)
+	}
+	m := out.Migration.Value
+	if m.Phase != "done" {
+		return fmt.Errorf("the migration task is %q, want done", m.Phase)
+	}
+	elapsed := ""
+	if a, errA := time.Parse(time.RFC3339, m.StartedAt); errA == nil {
+		if b, errB := time.Parse(time.RFC3339, m.FinishedAt); errB == nil {
+			elapsed = ", in " + b.Sub(a).String()
+		}
+	}
+	fmt.Printf("    task shop: %s, %d rows copied%s\n\n", m.Phase, m.RowsCopied, elapsed)
+	w := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', 0)
+	_, _ = fmt.Fprintln(w, "    TARGET TABLE\tROWS\tTIME\tROWS/S")
+	for _, t := range m.Tables {
+		rate := "-"
+		if t.Seconds > 0 {
+			rate = fmt.Sprintf("%.0f", float64(t.Rows)/t.Seconds)
+		}
+		_, _ = fmt.Fprintf(w, "    %s\t%d\t%.2fs\t%s\n", t.Target, t.Rows, t.Seconds, rate)
+	}
+	return w.Flush()
 }
 
 func mib(b int64) string {

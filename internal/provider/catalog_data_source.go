@@ -215,7 +215,7 @@ func (d *catalogDataSource) Read(ctx context.Context, req datasource.ReadRequest
 	defer cancel()
 
 	id := m.EndpointID.ValueString()
-	spec, err := endpoint.ParseID(id)
+	spec, known, err := d.data.resolveEndpoint(id)
 	if err != nil {
 		resp.Diagnostics.AddAttributeError(path.Root("endpoint_id"), "Invalid Endpoint ID",
 			fmt.Sprintf("%s\n\nSet endpoint_id to the id of a migration_endpoint, e.g. migration_endpoint.legacy.id.", err))
@@ -226,10 +226,6 @@ func (d *catalogDataSource) Read(ctx context.Context, req datasource.ReadRequest
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	known := false
-	if spec.Postgres != nil && d.data != nil {
-		spec.Postgres.Password, known = d.data.credentials.get(id)
-	}
 	ctx = tflog.SetField(ctx, "endpoint", id)
 	tflog.Info(ctx, "reading catalog")
 	started := time.Now()
@@ -237,10 +233,8 @@ func (d *catalogDataSource) Read(ctx context.Context, req datasource.ReadRequest
 	if err != nil {
 		if ce, ok := engine.AsConnectError(err); ok && ce.Kind == engine.ConnectAuthFailed && spec.Postgres != nil && !known {
 			resp.Diagnostics.AddAttributeError(path.Root("endpoint_id"), "Endpoint Password Not Known",
-				fmt.Sprintf("%s rejected the login, and this Terraform run has not seen the endpoint's password_wo. "+
-					"Set endpoint_id by reference to the resource (migration_endpoint.NAME.id) so that the endpoint "+
-					"is planned first, or provide the password through PGPASSWORD, PGPASSFILE or ~/.pgpass.\n\nError: %s",
-					spec.Target(), err))
+				fmt.Sprintf("%s rejected the login. %s Referencing the endpoint (endpoint_id = migration_endpoint.NAME.id) "+
+					"makes Terraform plan it first, so its password_wo is known.\n\nError: %s", spec.Target(), passwordHint(spec), err))
 			return
 		}
 		addConnectError(&resp.Diagnostics, "Unable to Read Catalog", spec, err)

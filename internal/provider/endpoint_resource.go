@@ -343,7 +343,7 @@ func (r *endpointResource) Read(ctx context.Context, req resource.ReadRequest, r
 	id := state.ID.ValueString()
 	known := false
 	if spec.Postgres != nil && r.data != nil {
-		spec.Postgres.Password, known = r.data.credentials.get(id)
+		spec.Postgres.Password, known = r.data.credentials.password(id, spec.Postgres)
 	}
 	if spec.Postgres != nil && !known && state.usesPassword(ctx) && !postgres.AmbientPassword() {
 		// Refresh runs before this walk has seen password_wo. A login

@@ -7,12 +7,17 @@ package provider
 import (
 	"context"
 	"fmt"
+	"regexp"
 
+	"github.com/hashicorp/terraform-plugin-framework-validators/mapvalidator"
+	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
 	"github.com/hashicorp/terraform-plugin-framework/datasource"
 	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/provider"
 	"github.com/hashicorp/terraform-plugin-framework/provider/schema"
 	"github.com/hashicorp/terraform-plugin-framework/resource"
+	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
+	"github.com/hashicorp/terraform-plugin-framework/types"
 )
 
 var _ provider.Provider = (*migrationProvider)(nil)
@@ -28,6 +33,10 @@ type migrationProvider struct {
 // providerData is what resources and data sources of one provider instance share.
 type providerData struct {
 	credentials *credentialStore
+}
+
+type providerModel struct {
+	PostgresPasswords types.Map `tfsdk:"postgres_passwords"`
 }
 
 // providerDataFrom is what every resource's and data source's Configure
@@ -64,12 +73,37 @@ func (p *migrationProvider) Schema(_ context.Context, _ provider.SchemaRequest, 
 	resp.Schema = schema.Schema{
 		MarkdownDescription: "Moves a production database to its new home — PostgreSQL, DynamoDB or S3 — " +
 			"through `terraform plan` and `terraform apply`, with an embedded bulk-copy and change-data-capture " +
-			"engine that runs inside the provider process. The provider takes no configuration: every " +
-			"connection is a `migration_endpoint`.",
+			"engine that runs inside the provider process. Every connection is a `migration_endpoint`; the " +
+			"provider's own configuration is optional.",
+		Attributes: map[string]schema.Attribute{
+			"postgres_passwords": schema.MapAttribute{
+				Optional: true, Sensitive: true, ElementType: types.StringType,
+				MarkdownDescription: "Passwords of PostgreSQL endpoints, keyed `user@host:port/database` (the fields of a " +
+					"`.pgpass` line), for the runs in which Terraform does not send an endpoint's `password_wo`: an " +
+					"endpoint's write-only password reaches the provider only when that endpoint is planned or applied, " +
+					"so an apply that changes only a task, and every destroy, need the password from here (or from " +
+					"`PGPASSWORD`, `PGPASSFILE` or `~/.pgpass`). Set it from ephemeral variables: provider " +
+					"configuration is never stored in state or plan files.",
+				Validators: []validator.Map{mapvalidator.KeysAre(stringvalidator.RegexMatches(passKeyPattern,
+					"must be user@host:port/database, for example migrator@db.internal:5432/shop"))},
+			},
+		},
 	}
 }
 
-func (p *migrationProvider) Configure(_ context.Context, _ provider.ConfigureRequest, resp *provider.ConfigureResponse) {
+var passKeyPattern = regexp.MustCompile(`^[^@\s]+@[^:\s]+:\d{1,5}/\S+$`)
+
+func (p *migrationProvider) Configure(ctx context.Context, req provider.ConfigureRequest, resp *provider.ConfigureResponse) {
+	var m providerModel
+	resp.Diagnostics.Append(req.Config.Get(ctx, &m)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	if !m.PostgresPasswords.IsUnknown() {
+		var byKey map[string]string
+		resp.Diagnostics.Append(m.PostgresPasswords.ElementsAs(ctx, &byKey, false)...)
+		p.data.credentials.setByKey(byKey)
+	}
 	resp.DataSourceData = p.data
 	resp.ResourceData = p.data
 }
@@ -77,6 +111,7 @@ func (p *migrationProvider) Configure(_ context.Context, _ provider.ConfigureReq
 func (p *migrationProvider) Resources(context.Context) []func() resource.Resource {
 	return []func() resource.Resource{
 		NewEndpointResource,
+		NewTaskResource,
 	}
 }
 

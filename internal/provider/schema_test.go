@@ -51,7 +51,7 @@ terraform {
 	}
 	slices.Sort(resources)
 	slices.Sort(dataSources)
-	if !slices.Equal(resources, []string{"migration_endpoint"}) || !slices.Equal(dataSources, []string{"migration_catalog"}) {
-		t.Fatalf("resources %v, data sources %v; want [migration_endpoint] and [migration_catalog]", resources, dataSources)
+	if !slices.Equal(resources, []string{"migration_endpoint", "migration_task"}) || !slices.Equal(dataSources, []string{"migration_catalog"}) {
+		t.Fatalf("resources %v, data sources %v; want [migration_endpoint migration_task] and [migration_catalog]", resources, dataSources)
 	}
 }

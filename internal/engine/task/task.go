@@ -1,0 +1,321 @@
+// Package task runs a migration task end to end on the engine: it reads the
+// source and target catalogs, checks the task's rules with the source's own
+// parser, builds the plan, tells an in-place change from a reload, and drives
+// the full load with its checkpoints. Preview is read-only (plan time); Run
+// writes (apply time).
+package task
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/migrationworks/terraform-provider-migration/internal/engine/catalog"
+	enginecopy "github.com/migrationworks/terraform-provider-migration/internal/engine/copy"
+	"github.com/migrationworks/terraform-provider-migration/internal/engine/endpoint"
+	"github.com/migrationworks/terraform-provider-migration/internal/engine/plan"
+	"github.com/migrationworks/terraform-provider-migration/internal/engine/postgres"
+)
+
+// Modes a task can run in.
+const (
+	ModeFullLoad       = "full_load"
+	ModeFullLoadAndCDC = "full_load_and_cdc"
+	ModeCDCOnly        = "cdc_only"
+)
+
+// Spec is a task as configured.
+type Spec struct {
+	Name        string
+	Source      endpoint.Spec
+	Target      endpoint.Spec
+	Mode        string
+	Rules       []plan.Rule
+	Parallelism int
+}
+
+// Preview is what a read-only look at both sides learned.
+type Preview struct {
+	Plan        *plan.Plan
+	Fingerprint string
+	// Status is what the target's control records say about this task.
+	Status enginecopy.Status
+	// Reload is true when the task has records made for another mapping:
+	// its tables are dropped and copied again.
+	Reload bool
+	// Problems are bad input; nothing may be written while there are any.
+	Problems []plan.Problem
+}
+
+// Done reports whether the load is complete for the current mapping.
+func (p *Preview) Done() bool {
+	return p.Status.Exists && !p.Reload && p.Status.Phase == "done"
+}
+
+// pools opens both endpoints. Each needs one connection per worker, and
+// the source one more for the exported snapshot.
+func pools(ctx context.Context, s Spec, workers int) (src, tgt *pgxpool.Pool, err error) {
+	if s.Source.Postgres == nil || s.Target.Postgres == nil {
+		return nil, nil, errors.New("this version moves PostgreSQL to PostgreSQL: both endpoints must be postgres endpoints")
+	}
+	sc, tc := *s.Source.Postgres, *s.Target.Postgres
+	sc.MaxConns, tc.MaxConns = int32(workers+2), int32(workers+1)
+	if src, err = postgres.Connect(ctx, sc); err != nil {
+		return nil, nil, fmt.Errorf("source: %w", err)
+	}
+	if tgt, err = postgres.Connect(ctx, tc); err != nil {
+		src.Close()
+		return nil, nil, fmt.Errorf("target: %w", err)
+	}
+	return src, tgt, nil
+}
+
+// Preview reads both sides and builds the plan without writing anything.
+func (s Spec) Preview(ctx context.Context) (*Preview, error) {
+	src, tgt, err := pools(ctx, s, 1)
+	if err != nil {
+		return nil, err
+	}
+	defer src.Close()
+	defer tgt.Close()
+	return s.preview(ctx, src, tgt)
+}
+
+func (s Spec) preview(ctx context.Context, src, tgt *pgxpool.Pool) (*Preview, error) {
+	if len(s.Rules) == 0 {
+		return &Preview{Problems: []plan.Problem{{Rule: -1, Field: "tables", Summary: "No Tables Selected",
+			Detail: "tables is empty: add at least one entry, such as { source = \"public.*\" }."}}}, nil
+	}
+	srcCat, err := postgres.ReadCatalog(ctx, src, postgres.Filter{Schemas: sourceSchemas(s.Rules)})
+	if err != nil {
+		return nil, fmt.Errorf("reading the source catalog: %w", err)
+	}
+	status, err := enginecopy.ReadStatus(ctx, tgt, s.Name)
+	if err != nil {
+		return nil, fmt.Errorf("reading the task's records on the target: %w", err)
+	}
+	tgtCat, err := postgres.ReadCatalog(ctx, tgt, postgres.Filter{Schemas: targetSchemas(s.Rules)})
+	if err != nil {
+		return nil, fmt.Errorf("reading the target catalog: %w", err)
+	}
+	// Tables this task created are its own: plan them as if absent, so the
+	// plan does not depend on how far the task got.
+	owned := map[string]bool{}
+	for _, t := range status.Tables {
+		owned[t.Target] = true
+	}
+	tgtCat.Tables = slices.DeleteFunc(tgtCat.Tables, func(t catalog.Table) bool { return owned[t.QualifiedName()] })
+
+	p, problems := plan.Build(srcCat, tgtCat, s.Rules)
+	pv := &Preview{Plan: p, Status: status, Problems: problems}
+	if len(problems) > 0 {
+		return pv, nil
+	}
+	pv.Problems = append(pv.Problems, validateSelects(ctx, src, p, s.Rules)...)
+	pv.Problems = append(pv.Problems, foreignRows(ctx, tgt, p)...)
+	pv.Fingerprint = p.Fingerprint()
+	pv.Reload = status.Exists && status.Fingerprint != "" && status.Fingerprint != pv.Fingerprint
+	return pv, nil
+}
+
+// validateSelects checks every where clause and transform with the source's
+// own parser (EXPLAIN), so a typo fails at plan time rather than mid-copy.
+func validateSelects(ctx context.Context, src *pgxpool.Pool, p *plan.Plan, rules []plan.Rule) []plan.Problem {
+	var problems []plan.Problem
+	for _, t := range p.Tables {
+		needs := t.Where != ""
+		exprs := make([]string, 0, len(t.Columns))
+		for _, c := range t.Columns {
+			exprs = append(exprs, c.Expr)
+			needs = needs || c.Transform != plan.TransformNone
+		}
+		if !needs {
+			continue
+		}
+		if len(exprs) == 0 {
+			exprs = []string{"1"}
+		}
+		where := t.Where
+		if where == "" {
+			where = "true"
+		}
+		if err := postgres.ValidateSelect(ctx, src, t.Source.QualifiedName(), exprs, where); err != nil {
+			field, what := "columns.transform", "a transform of"
+			var se *postgres.SelectError
+			if errors.As(err, &se) && se.Where {
+				field, what = "where", "the where clause of"
+			}
+			problems = append(problems, plan.Problem{
+				Rule: ruleOf(rules, t.Source), Field: field, Summary: "Invalid Row Selection",
+				Detail: fmt.Sprintf("PostgreSQL rejects %s %s: %v", what, t.Source.QualifiedName(), err),
+			})
+		}
+	}
+	return problems
+}
+
+// foreignRows refuses to load into an existing table that already holds rows
+// this task did not copy: appending to them would duplicate data.
+func foreignRows(ctx context.Context, tgt *pgxpool.Pool, p *plan.Plan) []plan.Problem {
+	var problems []plan.Problem
+	for _, t := range p.Tables {
+		if !t.Exists {
+			continue
+		}
+		var has bool
+		q := "SELECT EXISTS (SELECT 1 FROM " + pgx.Identifier{t.Target.Schema, t.Target.Name}.Sanitize() + ")"
+		if err := tgt.QueryRow(ctx, q).Scan(&has); err != nil {
+			problems = append(problems, plan.Problem{Rule: -1, Field: "tables", Summary: "Unable to Inspect Target Table",
+				Detail: fmt.Sprintf("Checking whether %s is empty failed: %v", t.Target, err)})
+			continue
+		}
+		if has {
+			problems = append(problems, plan.Problem{Rule: -1, Field: "tables", Summary: "Target Table Not Empty",
+				Detail: fmt.Sprintf("Target table %s already holds rows that this task did not copy; loading into it "+
+					"would mix them with the source's. Empty it (TRUNCATE %s), or map %s to another target.",
+					t.Target, t.Target, t.Source.QualifiedName())})
+		}
+	}
+	return problems
+}
+
+// ruleOf finds the rule that selected table t: an exact rule, else its schema's wildcard.
+func ruleOf(rules []plan.Rule, t catalog.Table) int {
+	for i, r := range rules {
+		if r.Source == t.QualifiedName() {
+			return i
+		}
+	}
+	for i, r := range rules {
+		if r.Source == t.Schema+".*" {
+			return i
+		}
+	}
+	return -1
+}
+
+func sourceSchemas(rules []plan.Rule) []string {
+	var out []string
+	for _, r := range rules {
+		if i := strings.IndexByte(r.Source, '.'); i > 0 && !slices.Contains(out, r.Source[:i]) {
+			out = append(out, r.Source[:i])
+		}
+	}
+	return out
+}
+
+func targetSchemas(rules []plan.Rule) []string {
+	out := sourceSchemas(rules)
+	for _, r := range rules {
+		if i := strings.IndexByte(r.Target, '.'); i > 0 && !slices.Contains(out, r.Target[:i]) {
+			out = append(out, r.Target[:i])
+		}
+	}
+	return out
+}
+
+// RunOptions steer one apply.
+type RunOptions struct {
+	// PrepareOnly creates the target tables and records the task without copying rows.
+	PrepareOnly bool
+	Progress    func(enginecopy.Event)
+}
+
+// Run moves the task forward: it re-reads both sides (the plan-time view may
+// be stale), reloads when the mapping changed, and copies what is left.
+// When ctx ends first, progress is saved and the error wraps ctx.Err().
+func (s Spec) Run(ctx context.Context, o RunOptions) (enginecopy.Status, *Preview, error) {
+	workers := max(s.Parallelism, 1)
+	src, tgt, err := pools(ctx, s, workers)
+	if err != nil {
+		return enginecopy.Status{}, nil, err
+	}
+	defer src.Close()
+	defer tgt.Close()
+	pv, err := s.preview(ctx, src, tgt)
+	if err != nil {
+		return enginecopy.Status{}, nil, err
+	}
+	if len(pv.Problems) > 0 {
+		return pv.Status, pv, ProblemsError(pv.Problems)
+	}
+	if pv.Reload {
+		if err := s.reload(ctx, src, tgt, pv); err != nil {
+			return pv.Status, pv, err
+		}
+		if pv, err = s.preview(ctx, src, tgt); err != nil {
+			return enginecopy.Status{}, nil, err
+		}
+	}
+	status, err := enginecopy.Run(ctx, src, tgt, pv.Plan, pv.Fingerprint, enginecopy.Options{
+		Task: s.Name, Parallelism: workers, Progress: o.Progress, PrepareOnly: o.PrepareOnly,
+	})
+	return status, pv, err
+}
+
+// reload drops what the task loaded for its previous mapping and forgets it.
+func (s Spec) reload(ctx context.Context, _, tgt *pgxpool.Pool, pv *Preview) error {
+	old := &plan.Plan{}
+	for _, t := range pv.Status.Tables {
+		old.Tables = append(old.Tables, plan.Table{Target: t.TargetName})
+	}
+	if err := enginecopy.DropTargets(ctx, tgt, old); err != nil {
+		return fmt.Errorf("reloading task %s: dropping the tables it loaded: %w", s.Name, err)
+	}
+	if err := enginecopy.Forget(ctx, tgt, s.Name); err != nil {
+		return fmt.Errorf("reloading task %s: %w", s.Name, err)
+	}
+	return nil
+}
+
+// Status reads the task's records on the target.
+func (s Spec) Status(ctx context.Context) (enginecopy.Status, error) {
+	if s.Target.Postgres == nil {
+		return enginecopy.Status{}, errors.New("the target must be a postgres endpoint")
+	}
+	tgt, err := postgres.Connect(ctx, *s.Target.Postgres)
+	if err != nil {
+		return enginecopy.Status{}, err
+	}
+	defer tgt.Close()
+	return enginecopy.ReadStatus(ctx, tgt, s.Name)
+}
+
+// Delete forgets the task on the target; with dropTarget it also drops the
+// tables the task loaded. Source data is never touched.
+func (s Spec) Delete(ctx context.Context, dropTarget bool) error {
+	if s.Target.Postgres == nil {
+		return errors.New("the target must be a postgres endpoint")
+	}
+	tgt, err := postgres.Connect(ctx, *s.Target.Postgres)
+	if err != nil {
+		return err
+	}
+	defer tgt.Close()
+	if dropTarget {
+		status, err := enginecopy.ReadStatus(ctx, tgt, s.Name)
+		if err != nil {
+			return err
+		}
+		pv := &Preview{Status: status}
+		if err := s.reload(ctx, nil, tgt, pv); err != nil {
+			return err
+		}
+		return nil
+	}
+	return enginecopy.Forget(ctx, tgt, s.Name)
+}
+
+// ProblemsError joins problems into one error.
+func ProblemsError(ps []plan.Problem) error {
+	errs := make([]error, len(ps))
+	for i, p := range ps {
+		errs[i] = p
+	}
+	return errors.Join(errs...)
+}

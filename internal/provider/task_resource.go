@@ -1,0 +1,549 @@
+package provider
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/terraform-plugin-framework-timeouts/resource/timeouts"
+	"github.com/hashicorp/terraform-plugin-framework-validators/int64validator"
+	"github.com/hashicorp/terraform-plugin-framework-validators/listvalidator"
+	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
+	"github.com/hashicorp/terraform-plugin-framework/diag"
+	"github.com/hashicorp/terraform-plugin-framework/path"
+	"github.com/hashicorp/terraform-plugin-framework/resource"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/int64default"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/planmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringdefault"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringplanmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
+	"github.com/hashicorp/terraform-plugin-framework/tfsdk"
+	"github.com/hashicorp/terraform-plugin-framework/types"
+	"github.com/hashicorp/terraform-plugin-log/tflog"
+
+	"github.com/migrationworks/terraform-provider-migration/internal/engine"
+	enginecopy "github.com/migrationworks/terraform-provider-migration/internal/engine/copy"
+	"github.com/migrationworks/terraform-provider-migration/internal/engine/endpoint"
+	"github.com/migrationworks/terraform-provider-migration/internal/engine/plan"
+	"github.com/migrationworks/terraform-provider-migration/internal/engine/task"
+)
+
+var (
+	_ resource.ResourceWithConfigure   = (*taskResource)(nil)
+	_ resource.ResourceWithModifyPlan  = (*taskResource)(nil)
+	_ resource.ResourceWithImportState = (*taskResource)(nil)
+)
+
+const (
+	taskApplyTimeout   = 2 * time.Hour
+	taskPreviewTimeout = 2 * time.Minute
+	taskDeleteTimeout  = 10 * time.Minute
+)
+
+// taskResource is migration_task: a migration moved forward by every apply.
+type taskResource struct {
+	data *providerData
+}
+
+// NewTaskResource is the migration_task constructor.
+func NewTaskResource() resource.Resource { return &taskResource{} }
+
+func (r *taskResource) Metadata(_ context.Context, req resource.MetadataRequest, resp *resource.MetadataResponse) {
+	resp.TypeName = req.ProviderTypeName + "_task"
+}
+
+func (r *taskResource) Configure(_ context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
+	r.data = providerDataFrom(req.ProviderData, &resp.Diagnostics)
+}
+
+var taskNamePattern = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
+
+func (r *taskResource) Schema(ctx context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
+	computedStr := func(desc string) schema.StringAttribute {
+		return schema.StringAttribute{Computed: true, MarkdownDescription: desc}
+	}
+	resp.Schema = schema.Schema{
+		MarkdownDescription: "A migration from a source endpoint to a target endpoint, moved forward by `terraform apply`.\n\n" +
+			"The plan previews it as warnings a reviewer reads in a pull request: every table with its estimated rows " +
+			"and size, the DDL that will create what the target lacks, every risky mapping, and whether a change means " +
+			"an in-place update or a reload. Apply copies the selected tables from one consistent snapshot with " +
+			"`parallelism` workers, recording each finished chunk on the target in the same transaction as its rows " +
+			"(schema `_migration`), so a crash, a timeout or a killed process loses nothing and duplicates nothing: the " +
+			"next apply copies only what is left. When time runs out the task saves its progress and ends with a " +
+			"warning; the next plan shows it pending.",
+		Attributes: map[string]schema.Attribute{
+			"id": schema.StringAttribute{
+				Computed: true, MarkdownDescription: "The task's name.",
+				PlanModifiers: []planmodifier.String{stringplanmodifier.UseStateForUnknown()},
+			},
+			"name": schema.StringAttribute{
+				Required: true,
+				MarkdownDescription: "Stable identity of the task: its checkpoints on the target (and, with CDC, its " +
+					"replication slot and publication) are keyed by it, and a task whose name already has checkpoints " +
+					"resumes them. Lowercase letters, digits and underscores, at most 63. Changing it replaces the task.",
+				PlanModifiers: []planmodifier.String{stringplanmodifier.RequiresReplace()},
+				Validators:    []validator.String{stringvalidator.RegexMatches(taskNamePattern, "must be lowercase letters, digits and underscores, starting with a letter or underscore, at most 63 characters")},
+			},
+			"source_endpoint_id": schema.StringAttribute{
+				Required: true, MarkdownDescription: "The `id` of the source `migration_endpoint`.",
+				Validators: []validator.String{stringvalidator.LengthAtLeast(1)},
+			},
+			"target_endpoint_id": schema.StringAttribute{
+				Required: true, MarkdownDescription: "The `id` of the target `migration_endpoint`.",
+				Validators: []validator.String{stringvalidator.LengthAtLeast(1)},
+			},
+			"mode": schema.StringAttribute{
+				Optional: true, Computed: true, Default: stringdefault.StaticString(task.ModeFullLoad),
+				MarkdownDescription: "`full_load` (copy once), `full_load_and_cdc` (copy, then follow the source's " +
+					"changes) or `cdc_only`. Defaults to `full_load`. This version runs `full_load` from PostgreSQL to PostgreSQL.",
+				Validators: []validator.String{stringvalidator.OneOf(task.ModeFullLoad, task.ModeFullLoadAndCDC, task.ModeCDCOnly)},
+			},
+			"tables": schema.ListNestedAttribute{
+				Required: true,
+				MarkdownDescription: "What to copy and how it maps. An exact `source` overrides a `schema.*` wildcard for " +
+					"its table; a table matched by no entry is not copied; a partitioned table is copied once, as its root.",
+				Validators: []validator.List{listvalidator.SizeAtLeast(1)},
+				NestedObject: schema.NestedAttributeObject{Attributes: map[string]schema.Attribute{
+					"source": schema.StringAttribute{
+						Required: true, MarkdownDescription: "`schema.table`, or `schema.*` for every table of the schema.",
+						Validators: []validator.String{stringvalidator.RegexMatches(regexp.MustCompile(`^[^.\s]+\.[^.\s]+$`), "must be schema.table or schema.*")},
+					},
+					"target": schema.StringAttribute{
+						Optional: true, MarkdownDescription: "`table` (in the source's schema) or `schema.table`. Defaults to the source's schema and name.",
+					},
+					"where": schema.StringAttribute{
+						Optional: true,
+						MarkdownDescription: "SQL condition on the source table selecting the rows to copy, e.g. " +
+							"`created_at >= '2024-01-01'` or `random() < 0.05` for a sample. Checked at plan time by the source's own parser.",
+					},
+					"columns": schema.SingleNestedAttribute{
+						Optional: true, MarkdownDescription: "Column selection and mapping.",
+						Attributes: map[string]schema.Attribute{
+							"include":   schema.ListAttribute{Optional: true, ElementType: types.StringType, MarkdownDescription: "Copy only these columns."},
+							"exclude":   schema.ListAttribute{Optional: true, ElementType: types.StringType, MarkdownDescription: "Do not copy these columns."},
+							"rename":    schema.MapAttribute{Optional: true, ElementType: types.StringType, MarkdownDescription: "Source column → target column name."},
+							"transform": schema.MapAttribute{Optional: true, ElementType: types.StringType, MarkdownDescription: "Source column → `sha256` (hex digest: joins still match), `redact` (masked), or `cast:TYPE` (e.g. `cast:bigint`)."},
+						},
+					},
+					"dynamodb": schema.SingleNestedAttribute{
+						Optional: true, MarkdownDescription: "Item layout for a DynamoDB target (arrives with DynamoDB targets).",
+						Attributes: map[string]schema.Attribute{
+							"partition_key": schema.StringAttribute{Required: true, MarkdownDescription: "Column that becomes the partition key."},
+							"sort_key":      schema.StringAttribute{Optional: true, MarkdownDescription: "Column that becomes the sort key."},
+						},
+					},
+				}},
+			},
+			"parallelism": schema.Int64Attribute{
+				Optional: true, Computed: true, Default: int64default.StaticInt64(4),
+				MarkdownDescription: "Chunks copied at once, 1–64. Defaults to `4`. Each worker holds one connection on each side.",
+				Validators:          []validator.Int64{int64validator.Between(1, 64)},
+			},
+			"wait_for": schema.StringAttribute{
+				Optional: true, Computed: true, Default: stringdefault.StaticString("full_load"),
+				MarkdownDescription: "What apply waits for: `full_load` (the copy, keys, indexes and foreign keys are done), " +
+					"`none` (create the target tables and record the task; copy nothing yet) or `cdc_synced`. Defaults to `full_load`.",
+				Validators: []validator.String{stringvalidator.OneOf("none", "full_load", "cdc_synced")},
+			},
+			"on_destroy": schema.StringAttribute{
+				Optional: true, Computed: true, Default: stringdefault.StaticString("keep_target"),
+				MarkdownDescription: "`keep_target` (destroy forgets the task; target data stays) or `drop_target` (also drops the tables the task loaded). Defaults to `keep_target`.",
+				Validators:          []validator.String{stringvalidator.OneOf("keep_target", "drop_target")},
+			},
+			"fingerprint": computedStr("Digest of what defines the copied data (tables, targets, where, columns and transforms). When it changes the task reloads: its tables are dropped and copied again."),
+			"phase":       computedStr("`pending`, `loading`, `indexing` or `done`."),
+			"rows_copied": schema.Int64Attribute{Computed: true, MarkdownDescription: "Rows copied so far, all tables."},
+			"progress": schema.ListNestedAttribute{
+				Computed: true, MarkdownDescription: "Per table: source, target, phase, rows copied, chunks and chunks done.",
+				NestedObject: schema.NestedAttributeObject{Attributes: map[string]schema.Attribute{
+					"source": computedStr("Source table."), "target": computedStr("Target table."), "phase": computedStr("`pending`, `created`, `loading`, `loaded` or `indexed`."),
+					"rows":        schema.Int64Attribute{Computed: true, MarkdownDescription: "Rows copied."},
+					"chunks":      schema.Int64Attribute{Computed: true, MarkdownDescription: "Chunks the table is split into."},
+					"chunks_done": schema.Int64Attribute{Computed: true, MarkdownDescription: "Chunks copied."},
+					"seconds":     schema.Float64Attribute{Computed: true, MarkdownDescription: "Seconds the table's load took, keys and indexes included; 0 until it finished."},
+				}},
+			},
+			"started_at":  computedStr("When the load started (RFC 3339)."),
+			"finished_at": computedStr("When the load finished (RFC 3339)."),
+			"last_error":  computedStr("The error that stopped the last apply, if any."),
+			"timeouts":    timeouts.Attributes(ctx, timeouts.Opts{Create: true, Update: true, Delete: true}),
+		},
+	}
+}
+
+// taskSpec resolves the model's endpoints and rules into an engine task.
+func (r *taskResource) taskSpec(m taskModel) (task.Spec, diag.Diagnostics) {
+	var diags diag.Diagnostics
+	s := task.Spec{Name: m.Name.ValueString(), Mode: m.Mode.ValueString(), Rules: m.rules(), Parallelism: int(m.Parallelism.ValueInt64())}
+	for _, side := range []struct {
+		attr string
+		id   types.String
+		spec *endpoint.Spec
+	}{{"source_endpoint_id", m.SourceEndpointID, &s.Source}, {"target_endpoint_id", m.TargetEndpointID, &s.Target}} {
+		spec, _, err := r.data.resolveEndpoint(side.id.ValueString())
+		if err != nil {
+			diags.AddAttributeError(path.Root(side.attr), "Invalid Endpoint ID",
+				fmt.Sprintf("%s\n\nSet %s to the id of a migration_endpoint, e.g. migration_endpoint.legacy.id.", err, side.attr))
+			continue
+		}
+		if spec.Postgres == nil {
+			diags.AddAttributeError(path.Root(side.attr), "Unsupported Endpoint",
+				fmt.Sprintf("%s is a %s endpoint; this version of migration_task moves PostgreSQL to PostgreSQL.", side.id.ValueString(), spec.Kind()))
+			continue
+		}
+		*side.spec = spec
+	}
+	if s.Mode != task.ModeFullLoad {
+		diags.AddAttributeError(path.Root("mode"), "Mode Not Available Yet",
+			fmt.Sprintf("mode %q (change data capture) is not available in this version of the provider; use mode = \"full_load\".", s.Mode))
+	}
+	if m.WaitFor.ValueString() == "cdc_synced" {
+		diags.AddAttributeError(path.Root("wait_for"), "Invalid Wait Condition",
+			"wait_for = \"cdc_synced\" needs a CDC mode; with mode = \"full_load\" use \"full_load\" or \"none\".")
+	}
+	for i, t := range m.Tables {
+		if t.DynamoDB != nil {
+			diags.AddAttributeError(path.Root("tables").AtListIndex(i).AtName("dynamodb"), "DynamoDB Layout on a PostgreSQL Target",
+				"tables[].dynamodb describes items of a DynamoDB target; this task's target is PostgreSQL. Remove it.")
+		}
+	}
+	return s, diags
+}
+
+// problemDiags turns plan problems into attribute errors on the rule at fault.
+func problemDiags(ps []plan.Problem) diag.Diagnostics {
+	var diags diag.Diagnostics
+	for _, p := range ps {
+		at := path.Root("tables")
+		if p.Rule >= 0 {
+			at = at.AtListIndex(p.Rule)
+			for _, step := range strings.Split(p.Field, ".") {
+				if step != "" && step != "tables" {
+					at = at.AtName(step)
+				}
+			}
+		}
+		diags.AddAttributeError(at, p.Summary, "Attribute "+at.String()+": "+p.Detail)
+	}
+	return diags
+}
+
+// ModifyPlan previews the task: read-only, bounded, nothing written anywhere.
+func (r *taskResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
+	if req.Plan.Raw.IsNull() {
+		var state taskModel
+		resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+		if state.OnDestroy.ValueString() == "drop_target" {
+			resp.Diagnostics.AddWarning("Destroy Drops Target Tables",
+				fmt.Sprintf("Task %s has on_destroy = \"drop_target\": destroying it drops every table it loaded on the target.", state.Name.ValueString()))
+		}
+		return
+	}
+	var m taskModel
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &m)...)
+	if resp.Diagnostics.HasError() || !m.known() {
+		return
+	}
+	m.ID = m.Name
+	spec, diags := r.taskSpec(m)
+	resp.Diagnostics.Append(diags...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, taskPreviewTimeout)
+	defer cancel()
+	started := time.Now()
+	pv, err := spec.Preview(ctx)
+	if err != nil {
+		r.addTaskError(&resp.Diagnostics, "Unable to Preview Migration Task", spec, err)
+		return
+	}
+	tflog.Debug(ctx, "task previewed", map[string]any{"task": spec.Name, "tables": len(pv.Plan.Tables), "elapsed_ms": time.Since(started).Milliseconds()})
+	if len(pv.Problems) > 0 {
+		resp.Diagnostics.Append(problemDiags(pv.Problems)...)
+		return
+	}
+	m.Fingerprint = types.StringValue(pv.Fingerprint)
+	var prior *taskModel
+	if !req.State.Raw.IsNull() {
+		prior = &taskModel{}
+		resp.Diagnostics.Append(req.State.Get(ctx, prior)...)
+	}
+	resp.Diagnostics.AddWarning(previewSummary(spec, pv, prior))
+	// An unfinished task plans an update, so that the next apply resumes it
+	// (unless the user asked apply not to copy).
+	switch {
+	case prior == nil || pv.Reload || (!pv.Done() && m.WaitFor.ValueString() != "none"):
+		unknownStatus(&m)
+	case pv.Done():
+		// An in-place change of a finished task copies nothing: its status
+		// stays as it is, and the plan says so.
+		m.Phase, m.RowsCopied, m.Progress = prior.Phase, prior.RowsCopied, prior.Progress
+		m.StartedAt, m.FinishedAt, m.LastError = prior.StartedAt, prior.FinishedAt, prior.LastError
+	}
+	resp.Diagnostics.Append(resp.Plan.Set(ctx, m)...)
+}
+
+// previewSummary is the plan warning a reviewer reads.
+func previewSummary(spec task.Spec, pv *task.Preview, prior *taskModel) (string, string) {
+	var b strings.Builder
+	var rows, bytes int64
+	for _, t := range pv.Plan.Tables {
+		if t.Source.EstimatedRows > 0 {
+			rows += t.Source.EstimatedRows
+		}
+		bytes += t.Source.Bytes
+	}
+	switch {
+	case prior == nil && pv.Status.Exists:
+		fmt.Fprintf(&b, "Task %s already has checkpoints on the target (phase %s): apply resumes them.\n", spec.Name, pv.Status.Phase)
+	case pv.Reload:
+		fmt.Fprintf(&b, "RELOAD: the mapping changed (fingerprint %s → %s). Apply drops the %d tables this task loaded and copies them again.\n",
+			short(pv.Status.Fingerprint), short(pv.Fingerprint), len(pv.Status.Tables))
+	case prior != nil && pv.Done():
+		fmt.Fprintf(&b, "Task %s is done; a change here is in place (no data is copied again).\n", spec.Name)
+	case prior != nil:
+		done, total := 0, 0
+		for _, t := range pv.Status.Tables {
+			done += t.ChunksDone
+			total += t.Chunks
+		}
+		fmt.Fprintf(&b, "Task %s is %s: %d of %d chunks copied. Apply resumes from the last checkpoint.\n", spec.Name, orPending(pv.Status.Phase), done, total)
+	}
+	fmt.Fprintf(&b, "Full load of %d tables, about %d rows, %s, from %s to %s:\n", len(pv.Plan.Tables), rows, humanBytes(bytes), spec.Source.Target(), spec.Target.Target())
+	for _, t := range pv.Plan.Tables {
+		state := "create"
+		if t.Exists {
+			state = "existing table"
+		}
+		fmt.Fprintf(&b, "\n  %s → %s (%s): about %d rows, %s", t.Source.QualifiedName(), t.Target, state, max(t.Source.EstimatedRows, 0), humanBytes(t.Source.Bytes))
+		if t.Where != "" {
+			fmt.Fprintf(&b, ", where %s", t.Where)
+		}
+		if len(t.Key) == 0 {
+			b.WriteString(", chunked by block ranges (no key)")
+		}
+		for _, r := range t.Risks {
+			fmt.Fprintf(&b, "\n    ! %s", r.Message)
+		}
+		for _, ddl := range append(append(append([]string{}, t.CreateDDL...), t.IndexDDL...), t.ForeignKeyDDL...) {
+			fmt.Fprintf(&b, "\n    %s", oneLine(ddl))
+		}
+	}
+	return "Migration Task Preview", b.String()
+}
+
+func orPending(p string) string {
+	if p == "" {
+		return "pending"
+	}
+	return p
+}
+
+func short(s string) string {
+	if len(s) > 12 {
+		return s[:12]
+	}
+	if s == "" {
+		return "(none)"
+	}
+	return s
+}
+
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(s), " ")
+}
+
+func humanBytes(b int64) string {
+	switch {
+	case b >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(b)/(1<<30))
+	case b >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20))
+	default:
+		return fmt.Sprintf("%.0f KiB", float64(b)/(1<<10))
+	}
+}
+
+func (r *taskResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
+	r.run(ctx, req.Plan, &resp.State, &resp.Diagnostics, timeouts.Value.Create)
+}
+
+func (r *taskResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
+	r.run(ctx, req.Plan, &resp.State, &resp.Diagnostics, timeouts.Value.Update)
+}
+
+// run is create and update: move the task forward within the timeout. When
+// time runs out, or the copy stops on an error after it started, progress is
+// saved and apply ends with a warning, not an error: a failed create would
+// taint the task, and replacing it would throw the copy away.
+func (r *taskResource) run(ctx context.Context, planned tfsdk.Plan, state *tfsdk.State, diags *diag.Diagnostics,
+	timeout func(timeouts.Value, context.Context, time.Duration) (time.Duration, diag.Diagnostics)) {
+	var m taskModel
+	diags.Append(planned.Get(ctx, &m)...)
+	if diags.HasError() {
+		return
+	}
+	limit, d := timeout(m.Timeouts, ctx, taskApplyTimeout)
+	diags.Append(d...)
+	spec, d := r.taskSpec(m)
+	diags.Append(d...)
+	if diags.HasError() {
+		return
+	}
+	ctx = tflog.SetField(ctx, "task", spec.Name)
+	runCtx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	progress := newProgressLog(ctx)
+	tflog.Info(ctx, "moving the task forward", map[string]any{"parallelism": spec.Parallelism, "wait_for": m.WaitFor.ValueString(), "timeout": limit.String()})
+	status, pv, err := spec.Run(runCtx, task.RunOptions{PrepareOnly: m.WaitFor.ValueString() == "none", Progress: progress.event})
+	m.ID = m.Name
+	if pv != nil && pv.Fingerprint != "" {
+		m.Fingerprint = types.StringValue(pv.Fingerprint)
+	}
+	diags.Append(m.setStatus(status)...)
+	switch {
+	case err == nil:
+		diags.AddWarning("Migration Task Applied", progress.summary(status))
+	case errors.Is(err, context.DeadlineExceeded) && runCtx.Err() != nil:
+		diags.AddWarning("Full Load Not Finished",
+			fmt.Sprintf("The %s timeout ended before task %s finished; its progress is saved on the target. "+
+				"The next plan shows the task pending and the next apply resumes from the last checkpoint.\n\n%s",
+				limit, spec.Name, progress.summary(status)))
+	case pv == nil || len(pv.Problems) > 0 || !status.Exists:
+		// Nothing was written: an ordinary error.
+		if pv != nil && len(pv.Problems) > 0 {
+			diags.Append(problemDiags(pv.Problems)...)
+		} else {
+			r.addTaskError(diags, "Unable to Run Migration Task", spec, err)
+		}
+		return
+	default:
+		m.LastError = types.StringValue(err.Error())
+		diags.AddWarning("Full Load Stopped",
+			fmt.Sprintf("Task %s stopped on an error; its progress is saved on the target and the next apply "+
+				"resumes from the last checkpoint.\n\nError: %s", spec.Name, err))
+	}
+	diags.Append(state.Set(ctx, m)...)
+}
+
+func (r *taskResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
+	var m taskModel
+	resp.Diagnostics.Append(req.State.Get(ctx, &m)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	spec, diags := r.taskSpec(m)
+	if diags.HasError() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, taskPreviewTimeout)
+	defer cancel()
+	status, err := spec.Status(ctx)
+	if err != nil {
+		// The target's password may not be known yet in this walk; the plan reads the status again.
+		tflog.Debug(ctx, "task status not refreshed", map[string]any{"task": spec.Name, "error": err.Error()})
+		return
+	}
+	resp.Diagnostics.Append(m.setStatus(status)...)
+	resp.Diagnostics.Append(resp.State.Set(ctx, m)...)
+}
+
+func (r *taskResource) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
+	var m taskModel
+	resp.Diagnostics.Append(req.State.Get(ctx, &m)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	limit, d := m.Timeouts.Delete(ctx, taskDeleteTimeout)
+	resp.Diagnostics.Append(d...)
+	spec, d := r.taskSpec(m)
+	resp.Diagnostics.Append(d...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	drop := m.OnDestroy.ValueString() == "drop_target"
+	if err := spec.Delete(ctx, drop); err != nil {
+		if ce, ok := engine.AsConnectError(err); ok && !drop && (ce.Kind == engine.ConnectDatabaseMissing) {
+			return // the target is gone, and the records with it
+		}
+		r.addTaskError(&resp.Diagnostics, "Unable to Delete Migration Task", spec, err)
+	}
+}
+
+// ImportState adopts a task by name; the next plan fills in its configuration.
+func (r *taskResource) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
+	resource.ImportStatePassthroughID(ctx, path.Root("name"), req, resp)
+	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("id"), req.ID)...)
+}
+
+// addTaskError explains an engine error, naming the endpoint and what to do.
+func (r *taskResource) addTaskError(diags *diag.Diagnostics, summary string, spec task.Spec, err error) {
+	if _, ok := engine.AsConnectError(err); ok {
+		side, attr := spec.Source, "source_endpoint_id"
+		if strings.HasPrefix(err.Error(), "target") {
+			side, attr = spec.Target, "target_endpoint_id"
+		}
+		if ce, _ := engine.AsConnectError(err); ce.Kind == engine.ConnectAuthFailed && side.Postgres != nil {
+			if _, known := r.data.credentials.password(side.ID(), side.Postgres); !known {
+				diags.AddAttributeError(path.Root(attr), summary, fmt.Sprintf("%s\n\nError: %s", passwordHint(side), err))
+				return
+			}
+		}
+		addConnectError(diags, summary, side, err)
+		return
+	}
+	diags.AddError(summary, fmt.Sprintf("Task %s: %s", spec.Name, err))
+}
+
+// progressLog logs each finished chunk and sums up per table.
+type progressLog struct {
+	ctx     context.Context
+	started time.Time
+}
+
+func newProgressLog(ctx context.Context) *progressLog {
+	return &progressLog{ctx: ctx, started: time.Now()}
+}
+
+func (p *progressLog) event(e enginecopy.Event) {
+	fields := map[string]any{"table": e.Table, "chunk": e.Chunk, "chunks": e.Chunks, "rows": e.Rows}
+	if s := e.Elapsed.Seconds(); s > 0 {
+		fields["rows_per_s"] = int64(float64(e.Rows) / s)
+	}
+	msg := e.Message
+	if msg == "" {
+		msg = "chunk copied"
+	}
+	tflog.Info(p.ctx, msg, fields)
+}
+
+// summary is the per-table report apply prints.
+func (p *progressLog) summary(s enginecopy.Status) string {
+	var b strings.Builder
+	elapsed := time.Since(p.started)
+	var rows int64
+	for _, t := range s.Tables {
+		rows += t.Rows
+	}
+	fmt.Fprintf(&b, "Task %s: %s, %d rows in %s this apply", s.Task, orPending(s.Phase), rows, elapsed.Round(time.Millisecond))
+	if secs := elapsed.Seconds(); secs > 0 && rows > 0 {
+		fmt.Fprintf(&b, " (%.0f rows/s)", float64(rows)/secs)
+	}
+	b.WriteString(".")
+	for _, t := range s.Tables {
+		d := t.FinishedAt.Sub(t.StartedAt)
+		line := fmt.Sprintf("\n  %-32s %-8s %10d rows  %3d/%d chunks", t.Target, t.Phase, t.Rows, t.ChunksDone, t.Chunks)
+		if !t.StartedAt.IsZero() && !t.FinishedAt.IsZero() && d > 0 {
+			line += fmt.Sprintf("  %s  %.0f rows/s", d.Round(time.Millisecond), float64(t.Rows)/d.Seconds())
+		}
+		b.WriteString(line)
+	}
+	return b.String()
+}
