@@ -172,6 +172,11 @@ resource "migration_task" "t" {
 					if got := queryString(t, pg, tgt, `SELECT (nextval(pg_get_serial_sequence('app.kinds', 'id')) > 20003)::text`); got != "true" {
 						return fmt.Errorf("identity sequence of app.kinds not advanced past the copied ids")
 					}
+					// Autovacuum, off during the load, is back to the server's default.
+					if got := queryString(t, pg, tgt, `SELECT count(*)::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+						WHERE n.nspname = 'app' AND c.relkind = 'r' AND array_to_string(c.reloptions, ',') LIKE '%autovacuum%'`); got != "0" {
+						return fmt.Errorf("%s target tables still have autovacuum settings after the load", got)
+					}
 					if got := queryString(t, pg, tgt, `SELECT relkind::text FROM pg_class WHERE oid = 'app.events'::regclass`); got != "p" {
 						return fmt.Errorf("app.events is not partitioned on the target (relkind %s)", got)
 					}

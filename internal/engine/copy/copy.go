@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -29,6 +30,9 @@ const (
 	// recording the last error.
 	cleanupTimeout = 10 * time.Second
 )
+
+// indexWorkers is the max_parallel_maintenance_workers index builds get at least.
+const indexWorkers = 2
 
 // indexMemory is the maintenance_work_mem index builds get at least.
 const indexMemory = "256MB"
@@ -419,6 +423,11 @@ func (r *runner) createTargets(ctx context.Context, ctl *pgx.Conn) error {
 					return fmt.Errorf("%s: %w", firstLine(stmt), err)
 				}
 			}
+			if !t.p.Exists {
+				if err := setAutovacuum(ctx, tx, t.p.Target, false); err != nil {
+					return err
+				}
+			}
 			return r.setTablePhase(ctx, tx, t, PhaseCreated, "")
 		})
 		if err != nil {
@@ -724,10 +733,23 @@ func (r *runner) finishTable(ctx context.Context, conn *pgx.Conn, t *tableRun) e
 				WHERE pg_size_bytes(current_setting('maintenance_work_mem')) < pg_size_bytes($1)`, indexMemory); err != nil {
 				return err
 			}
+			// The build of the biggest table's key is the load's tail, and
+			// by then most workers are idle: let B-tree builds use parallel
+			// workers (PostgreSQL 11+), unless the server already allows more.
+			if _, err := tx.Exec(ctx, `SELECT set_config('max_parallel_maintenance_workers', $1, true)
+				WHERE current_setting('server_version_num')::int >= 110000
+				  AND current_setting('max_parallel_maintenance_workers')::int < $1::int`, strconv.Itoa(indexWorkers)); err != nil {
+				return err
+			}
 		}
 		for _, stmt := range t.p.IndexDDL {
 			if _, err := tx.Exec(ctx, stmt); err != nil {
 				return fmt.Errorf("%s: %w", firstLine(stmt), err)
+			}
+		}
+		if !t.p.Exists {
+			if err := setAutovacuum(ctx, tx, t.p.Target, true); err != nil {
+				return err
 			}
 		}
 		return r.setTablePhase(ctx, tx, t, PhaseIndexed, ", finished_at = now()")
@@ -762,6 +784,36 @@ func (r *runner) addForeignKeys(ctx context.Context, ctl *pgx.Conn) error {
 		}
 		if len(t.p.ForeignKeyDDL) > 0 {
 			r.event(Event{Table: t.p.Target.String(), Elapsed: time.Since(start), Message: "foreign keys added"})
+		}
+	}
+	return nil
+}
+
+// setAutovacuum turns autovacuum off on a table the task created, for its
+// load, and back to the server's default once its keys are built. Since
+// PostgreSQL 13 inserts alone trigger autovacuum, which would otherwise
+// vacuum and analyze the table again and again while it fills, taking CPU
+// from the load. Only plain tables and their TOAST tables have the setting:
+// a partitioned table's partitions are set one by one.
+func setAutovacuum(ctx context.Context, tx pgx.Tx, table plan.Name, on bool) error {
+	const tables = `SELECT c.oid::regclass::text FROM pg_catalog.pg_class c
+		WHERE c.relkind = 'r' AND (c.oid = $1::regclass OR c.oid IN (
+			SELECT i.relid FROM pg_catalog.pg_partition_tree($1::regclass) i WHERE i.isleaf))`
+	rows, err := tx.Query(ctx, tables, pgx.Identifier{table.Schema, table.Name}.Sanitize())
+	if err != nil {
+		return fmt.Errorf("listing the tables of %s: %w", table, err)
+	}
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return fmt.Errorf("listing the tables of %s: %w", table, err)
+	}
+	for _, name := range names {
+		stmt := "ALTER TABLE " + name + " SET (autovacuum_enabled = off, toast.autovacuum_enabled = off)"
+		if on {
+			stmt = "ALTER TABLE " + name + " RESET (autovacuum_enabled, toast.autovacuum_enabled)"
+		}
+		if _, err := tx.Exec(ctx, stmt); err != nil {
+			return fmt.Errorf("setting autovacuum of %s: %w", name, err)
 		}
 	}
 	return nil

@@ -310,7 +310,11 @@ func TestRunRefusesConcurrentRun(t *testing.T) {
 			}})
 		errc <- err
 	}()
-	<-started
+	select {
+	case <-started:
+	case err := <-errc:
+		t.Fatalf("first Run ended before its first progress event: %v", err)
+	}
 	if _, err := Run(t.Context(), e.src, e.tgt, p, "fp", Options{Task: "shop"}); !errors.Is(err, ErrTaskRunning) {
 		t.Errorf("second concurrent Run: %v, want ErrTaskRunning", err)
 	}
