@@ -526,3 +526,79 @@ resource "migration_task" "t" {
 		},
 	})
 }
+
+// wait_for = "none" creates the target tables and records the task without
+// copying; switching to "full_load" copies.
+func TestAccTask_waitForNone(t *testing.T) {
+	pg, src, tgt := taskDatabases(t, "acc_none", awkwardSchemaSQL)
+	cfg := func(waitFor string) string {
+		return taskEndpoints(pg, src, tgt) + fmt.Sprintf(`
+resource "migration_task" "t" {
+  name               = "staged"
+  source_endpoint_id = migration_endpoint.src.id
+  target_endpoint_id = migration_endpoint.tgt.id
+  tables             = [{ source = "app.customers" }]
+  wait_for           = %q
+}`, waitFor)
+	}
+	resource.Test(t, resource.TestCase{
+		TerraformVersionChecks:   requireWriteOnly,
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []resource.TestStep{
+			{
+				Config: cfg("none"),
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue("migration_task.t", tfjsonpath.New("phase"), knownvalue.StringExact("pending")),
+					statecheck.ExpectKnownValue("migration_task.t", tfjsonpath.New("rows_copied"), knownvalue.Int64Exact(0)),
+				},
+				Check: func(*terraform.State) error {
+					if got := queryString(t, pg, tgt, `SELECT count(*)::text FROM app.customers`); got != "0" {
+						return fmt.Errorf("wait_for = none copied %s rows", got)
+					}
+					return nil
+				},
+			},
+			{Config: cfg("none"), PlanOnly: true},
+			{
+				Config: cfg("full_load"),
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue("migration_task.t", tfjsonpath.New("phase"), knownvalue.StringExact("done")),
+					statecheck.ExpectKnownValue("migration_task.t", tfjsonpath.New("rows_copied"), knownvalue.Int64Exact(1000)),
+				},
+			},
+		},
+	})
+}
+
+// An existing target table of another shape is a plan-time error naming the
+// columns that differ; one holding foreign rows is refused too.
+func TestAccTask_existingTargetTable(t *testing.T) {
+	pg, src, tgt := taskDatabases(t, "acc_exist", awkwardSchemaSQL)
+	if err := pg.Exec(context.Background(), tgt, `CREATE SCHEMA app; GRANT ALL ON SCHEMA app TO acc_exist_tgt_user;
+		CREATE TABLE app.customers (id int PRIMARY KEY, email int, extra text NOT NULL);
+		CREATE TABLE app.orders (id int PRIMARY KEY, customer_id int NOT NULL, amount numeric(10,2), note text);
+		INSERT INTO app.orders VALUES (1, 1, 1, 'already here');
+		ALTER TABLE app.customers OWNER TO acc_exist_tgt_user; ALTER TABLE app.orders OWNER TO acc_exist_tgt_user;`); err != nil {
+		t.Fatal(err)
+	}
+	task := func(source string) string {
+		return taskEndpoints(pg, src, tgt) + fmt.Sprintf(`
+resource "migration_task" "t" {
+  name               = "exist"
+  source_endpoint_id = migration_endpoint.src.id
+  target_endpoint_id = migration_endpoint.tgt.id
+  tables             = [{ source = %q }]
+}`, source)
+	}
+	resource.Test(t, resource.TestCase{
+		TerraformVersionChecks:   requireWriteOnly,
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []resource.TestStep{
+			{Config: task("app.customers"), ExpectError: regexp.MustCompile(`(?s)app\.customers.*email.*extra`)},
+			{Config: task("app.orders"), ExpectError: regexp.MustCompile(`(?s)Target Table Not Empty.*app\.orders.*TRUNCATE`)},
+		},
+	})
+	if got := queryString(t, pg, tgt, `SELECT count(*)::text FROM pg_namespace WHERE nspname = '_migration'`); got != "0" {
+		t.Fatal("a refused plan wrote the control schema to the target")
+	}
+}
