@@ -1,7 +1,7 @@
 -- Benchmark source: an order-history schema of realistic width, the same
 -- tables, types and sizes as ../shared/bench/dataset.sql (customers and orders
--- of the shop dataset; examples/demo/shop.sql adds tables the benchmark does
--- not need). {{ROWS}} is the number of orders; customers are a sixth of it.
+-- of the shop dataset, which the demo seeds too, adding examples/demo/extras.sql).
+-- {{ROWS}} is the number of orders; customers are a sixth of it.
 DROP SCHEMA IF EXISTS shop CASCADE;
 CREATE SCHEMA shop;
 CREATE TABLE shop.customers (

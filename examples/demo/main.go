@@ -142,9 +142,14 @@ func secret() string {
 }
 
 func seed(ctx context.Context, pg *testenv.Postgres, repo string, rows int, sourcePW, targetPW string) error {
-	sql, err := os.ReadFile(filepath.Join(repo, "examples", "demo", "shop.sql"))
-	if err != nil {
-		return err
+	// The benchmark's shop dataset, and what the demo adds to it.
+	var sql []byte
+	for _, f := range []string{filepath.Join("examples", "bench", "dataset.sql"), filepath.Join("examples", "demo", "extras.sql")} {
+		b, err := os.ReadFile(filepath.Join(repo, f))
+		if err != nil {
+			return err
+		}
+		sql = append(append(sql, b...), '\n')
 	}
 	if err := pg.CreateRole(ctx, "migrator", sourcePW, "REPLICATION"); err != nil {
 		return err
