@@ -189,6 +189,18 @@ resource "migration_task" "t" {
 				ConfigPlanChecks:  resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
 				ConfigStateChecks: []statecheck.StateCheck{statecheck.ExpectKnownValue("migration_task.t", tfjsonpath.New("phase"), knownvalue.StringExact("done"))},
 			},
+			// Import adopts the task by name.
+			{
+				ResourceName:  "migration_task.t",
+				ImportState:   true,
+				ImportStateId: "awkward",
+				ImportStateCheck: func(states []*terraform.InstanceState) error {
+					if len(states) != 1 || states[0].Attributes["name"] != "awkward" || states[0].ID != "awkward" {
+						return fmt.Errorf("imported %d states, first %v; want the task named awkward", len(states), states)
+					}
+					return nil
+				},
+			},
 		},
 	})
 }
