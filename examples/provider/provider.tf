@@ -7,5 +7,17 @@ terraform {
   }
 }
 
-# The provider takes no configuration: every connection is a migration_endpoint.
-provider "migration" {}
+variable "legacy_password" {
+  type      = string
+  sensitive = true
+  ephemeral = true # never written to state or plan files
+}
+
+# The provider's configuration is optional. postgres_passwords serves the runs
+# in which an endpoint's write-only password_wo is not sent (an apply that
+# changes only a task, every destroy); keys are user@host:port/database.
+provider "migration" {
+  postgres_passwords = {
+    "migrator@db.internal:5432/shop" = var.legacy_password
+  }
+}
