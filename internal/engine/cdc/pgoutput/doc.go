@@ -12,8 +12,9 @@
 //
 // The decoder is a set of pure functions on []byte: they never panic, and
 // return an error wrapping ErrMalformed for any input they cannot decode.
-// Decoded messages never alias their input, so a caller may keep them after
-// the next Receive reuses pgconn's read buffer.
+// Decoded pgoutput messages never alias their input, so a caller may keep
+// them after the next Receive reuses pgconn's read buffer (XLogData.Data
+// alone is a sub-slice of its frame: Parse copies it).
 //
 // This package owns the protocol only: what to do with the changes (batching,
 // applying, checkpointing) belongs to its callers.

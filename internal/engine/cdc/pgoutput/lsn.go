@@ -37,10 +37,12 @@ func parseLSNHalf(s string) (uint64, error) {
 	if s == "" || len(s) > 8 {
 		return 0, fmt.Errorf("want 1 to 8 hex digits, got %q", s)
 	}
-	for _, c := range s {
-		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F') {
-			return 0, fmt.Errorf("invalid hex digit %q", c)
-		}
+	if i := strings.IndexFunc(s, notHex); i >= 0 {
+		return 0, fmt.Errorf("invalid hex digit %q", s[i])
 	}
 	return strconv.ParseUint(s, 16, 32)
+}
+
+func notHex(c rune) bool {
+	return (c < '0' || c > '9') && (c < 'a' || c > 'f') && (c < 'A' || c > 'F')
 }
