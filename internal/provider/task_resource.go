@@ -256,9 +256,22 @@ func (r *taskResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRe
 	}
 	ctx, cancel := context.WithTimeout(ctx, taskPreviewTimeout)
 	defer cancel()
+	var prior *taskModel
+	if !req.State.Raw.IsNull() {
+		prior = &taskModel{}
+		resp.Diagnostics.Append(req.State.Get(ctx, prior)...)
+	}
 	started := time.Now()
 	pv, err := spec.Preview(ctx)
 	if err != nil {
+		if prior != nil && prior.Phase.ValueString() == "done" {
+			// A finished task must not break every plan once its source is
+			// retired (the usual end of a migration): say so, change nothing.
+			resp.Diagnostics.AddWarning("Migration Task Not Previewed",
+				fmt.Sprintf("Task %s is done, and its endpoints could not be read to preview it: %v\n\n"+
+					"Nothing changes for the task unless its configuration changed.", spec.Name, err))
+			return
+		}
 		r.addTaskError(&resp.Diagnostics, "Unable to Preview Migration Task", spec, err)
 		return
 	}
@@ -268,11 +281,6 @@ func (r *taskResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRe
 		return
 	}
 	m.Fingerprint = types.StringValue(pv.Fingerprint)
-	var prior *taskModel
-	if !req.State.Raw.IsNull() {
-		prior = &taskModel{}
-		resp.Diagnostics.Append(req.State.Get(ctx, prior)...)
-	}
 	resp.Diagnostics.AddWarning(previewSummary(spec, pv, prior))
 	// An unfinished task plans an update, so that the next apply resumes it
 	// (unless the user asked apply not to copy).

@@ -189,6 +189,16 @@ resource "migration_task" "t" {
 				ConfigPlanChecks:  resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
 				ConfigStateChecks: []statecheck.StateCheck{statecheck.ExpectKnownValue("migration_task.t", tfjsonpath.New("phase"), knownvalue.StringExact("done"))},
 			},
+			// The source retired after the migration: plans still work.
+			{
+				PreConfig: func() {
+					if err := pg.Exec(context.Background(), "postgres", fmt.Sprintf(`ALTER ROLE %s_user NOLOGIN`, src)); err != nil {
+						t.Fatal(err)
+					}
+				},
+				Config:   cfg,
+				PlanOnly: true,
+			},
 			// Import adopts the task by name.
 			{
 				ResourceName:  "migration_task.t",
