@@ -1,0 +1,805 @@
+package cdc
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync/atomic"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/migrationworks/terraform-provider-migration/internal/engine/cdc/pgoutput"
+	"github.com/migrationworks/terraform-provider-migration/internal/engine/plan"
+)
+
+// firstNormalOID is PostgreSQL's FirstNormalObjectId: OIDs below it are
+// built in and mean the same type on every server, so a source column's
+// type OID can be named on the target.
+const firstNormalOID = 16384
+
+// Applier writes source transactions to a PostgreSQL target exactly once for one task.
+type Applier struct {
+	tgt    *pgxpool.Pool
+	task   string
+	tables map[string]*applyTable // by source schema.name
+	// order is the plan's table order; flushes follow it so referenced
+	// tables are written before the tables referencing them.
+	order []*applyTable
+	// ready is set once _migration.cdc is known to exist.
+	ready atomic.Bool
+}
+
+// applyTable is what the plan says about one table.
+type applyTable struct {
+	source  string // schema.name, for messages
+	target  string // target schema.name, for messages
+	ident   string // quoted target name
+	cols    []applyCol
+	key     []int // indexes into cols; empty for a keyless table
+	planned map[string]bool
+	// err is set when the plan cannot be applied by CDC (a key column not
+	// copied); it is returned when the table gets a change.
+	err error
+}
+
+// applyCol is one copied column.
+type applyCol struct {
+	source  string // source column name
+	srcType string // source type as format_type prints it
+	target  string // target column name
+	expr    string // SQL over the quoted source column giving the target value
+}
+
+// NewApplier maps source tables to the plan's tables (by schema.name of Table.Source). Changes to tables not in the plan are skipped.
+func NewApplier(tgt *pgxpool.Pool, task string, p *plan.Plan) *Applier {
+	a := &Applier{tgt: tgt, task: task, tables: map[string]*applyTable{}}
+	if p == nil {
+		return a
+	}
+	for _, t := range p.Tables {
+		at := &applyTable{
+			source:  t.Source.Schema + "." + t.Source.Name,
+			target:  t.Target.String(),
+			ident:   pgx.Identifier{t.Target.Schema, t.Target.Name}.Sanitize(),
+			planned: map[string]bool{},
+		}
+		for _, c := range t.Source.Columns {
+			at.planned[c.Name] = true
+		}
+		idx := map[string]int{}
+		for _, c := range t.Columns {
+			at.planned[c.Source] = true
+			idx[c.Source] = len(at.cols)
+			expr := c.Expr
+			if expr == "" {
+				expr = pgx.Identifier{c.Source}.Sanitize()
+			}
+			typ := c.SourceType
+			if typ == "" {
+				typ = c.TargetType
+			}
+			at.cols = append(at.cols, applyCol{source: c.Source, srcType: typ, target: c.Target, expr: expr})
+		}
+		for _, k := range t.Key {
+			i, ok := idx[k]
+			if !ok {
+				at.err = fmt.Errorf("table %s: key column %s is not copied to %s, so changes cannot be matched", at.source, k, at.target)
+				break
+			}
+			at.key = append(at.key, i)
+		}
+		a.tables[at.source] = at
+		a.order = append(a.order, at)
+	}
+	return a
+}
+
+// ApplyError is a change the target could not take. Its message names the
+// target table, the key and the commit LSN, never other column values.
+type ApplyError struct {
+	Table string // target schema.name
+	Key   string // "col=value, ..." of the source key; empty for a keyless table
+	LSN   pgoutput.LSN
+	Err   error
+}
+
+func (e *ApplyError) Error() string {
+	key := e.Key
+	if key == "" {
+		key = "no key"
+	}
+	return fmt.Sprintf("applying change of transaction committed at %s to %s (%s): %s", e.LSN, e.Table, key, safeMessage(e.Err))
+}
+
+func (e *ApplyError) Unwrap() error { return e.Err }
+
+// safeMessage describes err without the column values PostgreSQL puts in
+// some messages (invalid input syntax quotes the value).
+func safeMessage(err error) string {
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) {
+		return err.Error()
+	}
+	if strings.HasPrefix(pe.Code, "22") {
+		msg := "invalid value"
+		if pe.ColumnName != "" {
+			msg += " for column " + pe.ColumnName
+		}
+		return fmt.Sprintf("%s (SQLSTATE %s)", msg, pe.Code)
+	}
+	return fmt.Sprintf("%s (SQLSTATE %s)", pe.Message, pe.Code)
+}
+
+const checkpointDDL = `CREATE SCHEMA IF NOT EXISTS _migration;
+CREATE TABLE IF NOT EXISTS _migration.cdc (
+	task text PRIMARY KEY,
+	lsn pg_lsn NOT NULL,
+	applied_at timestamptz NOT NULL DEFAULT now()
+)`
+
+func (a *Applier) ensureCheckpointTable(ctx context.Context) error {
+	if a.ready.Load() {
+		return nil
+	}
+	if _, err := a.tgt.Exec(ctx, checkpointDDL, pgx.QueryExecModeSimpleProtocol); err != nil {
+		return fmt.Errorf("creating _migration.cdc: %w", err)
+	}
+	a.ready.Store(true)
+	return nil
+}
+
+// Checkpoint returns the last applied commit LSN recorded for the task (0 if none) from _migration.cdc (task text PK, lsn pg_lsn/bigint, applied_at timestamptz) — create the table if missing (CREATE SCHEMA IF NOT EXISTS _migration).
+func (a *Applier) Checkpoint(ctx context.Context) (pgoutput.LSN, error) {
+	if err := a.ensureCheckpointTable(ctx); err != nil {
+		return 0, err
+	}
+	return readCheckpoint(ctx, a.tgt, a.task, "")
+}
+
+func readCheckpoint(ctx context.Context, q interface {
+	QueryRow(context.Context, string, ...any) pgx.Row
+}, task, lock string) (pgoutput.LSN, error) {
+	var s string
+	err := q.QueryRow(ctx, "SELECT lsn::text FROM _migration.cdc WHERE task = $1"+lock, task).Scan(&s)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("reading the checkpoint of task %s: %w", task, err)
+	}
+	return pgoutput.ParseLSN(s)
+}
+
+// Apply applies txns (in commit order) in ONE target transaction together with the new checkpoint (the last txn's CommitLSN). Transactions with CommitLSN <= the stored checkpoint are skipped (replay is idempotent). Returns the new checkpoint.
+func (a *Applier) Apply(ctx context.Context, txns []Txn) (lsn pgoutput.LSN, err error) {
+	if err := a.ensureCheckpointTable(ctx); err != nil {
+		return 0, err
+	}
+	tx, err := a.tgt.Begin(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("applying changes of task %s: %w", a.task, err)
+	}
+	defer func() {
+		if err != nil {
+			_ = tx.Rollback(context.WithoutCancel(ctx))
+		}
+	}()
+	// The checkpoint commits with the data: a commit lost to a crash is
+	// replayed from the older checkpoint, so no flush wait is needed.
+	if _, err := tx.Exec(ctx, "SET LOCAL synchronous_commit = off", pgx.QueryExecModeSimpleProtocol); err != nil {
+		return 0, fmt.Errorf("applying changes of task %s: %w", a.task, err)
+	}
+	// Like a subscription's apply worker, write as a replica: foreign keys
+	// and ordinary triggers do not fire, so tables may be merged one at a
+	// time. Without the privilege to set it, apply as the session is.
+	if _, err := tx.Exec(ctx, "SAVEPOINT apply_role; SET LOCAL session_replication_role = replica; RELEASE SAVEPOINT apply_role", pgx.QueryExecModeSimpleProtocol); err != nil {
+		if _, err := tx.Exec(ctx, "ROLLBACK TO SAVEPOINT apply_role", pgx.QueryExecModeSimpleProtocol); err != nil {
+			return 0, fmt.Errorf("applying changes of task %s: %w", a.task, err)
+		}
+	}
+	// FOR UPDATE serializes two appliers of one task.
+	cp, err := readCheckpoint(ctx, tx, a.task, " FOR UPDATE")
+	if err != nil {
+		return 0, err
+	}
+	b := &applyBatch{a: a, tx: tx, pending: map[*applyTable]*applyPending{}}
+	last := cp
+	for i := range txns {
+		t := &txns[i]
+		if t.CommitLSN <= cp {
+			continue
+		}
+		for j := range t.Changes {
+			if err := b.change(ctx, t.CommitLSN, &t.Changes[j]); err != nil {
+				return 0, err
+			}
+		}
+		last = t.CommitLSN
+	}
+	if last == cp {
+		_ = tx.Rollback(ctx)
+		return cp, nil
+	}
+	for _, at := range a.order {
+		if err := b.flush(ctx, at); err != nil {
+			return 0, err
+		}
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO _migration.cdc (task, lsn, applied_at) VALUES ($1, $2::text::pg_lsn, now())
+ON CONFLICT (task) DO UPDATE SET lsn = excluded.lsn, applied_at = excluded.applied_at`, a.task, last.String()); err != nil {
+		return 0, fmt.Errorf("saving checkpoint %s of task %s: %w", last, a.task, err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return 0, fmt.Errorf("committing changes of task %s up to %s: %w", a.task, last, err)
+	}
+	return last, nil
+}
+
+// applyBatch is one Apply's state.
+type applyBatch struct {
+	a       *Applier
+	tx      pgx.Tx
+	pending map[*applyTable]*applyPending
+}
+
+// applyPending holds a table's collapsed changes not yet written: one row
+// per key, the last writer's.
+type applyPending struct {
+	cols   []applyCol
+	colIdx map[string]int
+	tgtCol map[string]bool // target's columns; nil until read
+	rows   map[string]int  // key → index in order
+	order  []*applyRow
+}
+
+// applyRow is the final state of one key in the batch.
+type applyRow struct {
+	del  bool
+	vals []Value // by applyPending.cols; Kind 'u' marks a value to keep
+	// lookup is the key whose target row holds the 'u' values: the row's
+	// own key, or the old key of a key change.
+	lookup []Value
+	key    []Value
+	lsn    pgoutput.LSN
+}
+
+func (r *applyRow) flagged() bool {
+	for _, v := range r.vals {
+		if v.Kind == 'u' {
+			return true
+		}
+	}
+	return false
+}
+
+func (b *applyBatch) table(at *applyTable) *applyPending {
+	p := b.pending[at]
+	if p == nil {
+		p = &applyPending{cols: append([]applyCol(nil), at.cols...), colIdx: map[string]int{}, rows: map[string]int{}}
+		for i, c := range p.cols {
+			p.colIdx[c.source] = i
+		}
+		b.pending[at] = p
+	}
+	return p
+}
+
+func (b *applyBatch) change(ctx context.Context, lsn pgoutput.LSN, c *Change) error {
+	at := b.a.tables[c.Schema+"."+c.Table]
+	if at == nil {
+		return nil
+	}
+	if at.err != nil {
+		return at.err
+	}
+	p := b.table(at)
+	if c.Op == Truncate {
+		if err := b.flush(ctx, at); err != nil {
+			return err
+		}
+		sql := "TRUNCATE " + at.ident
+		if c.RestartIdentity {
+			sql += " RESTART IDENTITY"
+		}
+		if _, err := b.tx.Exec(ctx, sql); err != nil {
+			return &ApplyError{Table: at.target, LSN: lsn, Err: fmt.Errorf("truncating: %w", err)}
+		}
+		return nil
+	}
+	if err := b.addColumns(ctx, at, p, lsn, c); err != nil {
+		return err
+	}
+	// pos maps the change's columns to the pending columns (-1: not copied).
+	pos := make([]int, len(c.Columns))
+	for i, col := range c.Columns {
+		j, ok := p.colIdx[col.Name]
+		if !ok {
+			j = -1
+		}
+		pos[i] = j
+	}
+	pick := func(src []Value) ([]Value, error) {
+		out := make([]Value, len(p.cols))
+		for i := range out {
+			out[i] = Value{Kind: 'n'}
+		}
+		for i, j := range pos {
+			if j < 0 || i >= len(src) {
+				continue
+			}
+			if src[i].Kind == 'b' {
+				return nil, &ApplyError{Table: at.target, LSN: lsn, Err: fmt.Errorf("column %s is in binary form, which apply does not read", c.Columns[i].Name)}
+			}
+			out[j] = src[i]
+		}
+		return out, nil
+	}
+	if len(at.key) == 0 {
+		return b.keyless(ctx, at, p, lsn, c, pick)
+	}
+	keyOf := func(vals []Value) ([]Value, string) {
+		k := make([]Value, len(at.key))
+		var s []byte
+		for i, j := range at.key {
+			k[i] = vals[j]
+			s = strconv.AppendInt(s, int64(len(vals[j].Data)), 10)
+			s = append(s, vals[j].Kind, ':')
+			s = append(s, vals[j].Data...)
+		}
+		return k, string(s)
+	}
+	var newVals, oldVals []Value
+	var err error
+	if c.New != nil {
+		if newVals, err = pick(c.New); err != nil {
+			return err
+		}
+	}
+	if c.Old != nil {
+		if oldVals, err = pick(c.Old); err != nil {
+			return err
+		}
+	}
+	switch c.Op {
+	case Insert:
+		k, ks := keyOf(newVals)
+		b.put(p, ks, &applyRow{vals: newVals, key: k, lookup: k, lsn: lsn})
+	case Delete:
+		if oldVals == nil {
+			return &ApplyError{Table: at.target, LSN: lsn, Err: errors.New("delete without old key")}
+		}
+		k, ks := keyOf(oldVals)
+		b.put(p, ks, &applyRow{del: true, key: k, lsn: lsn})
+	case Update:
+		k, ks := keyOf(newVals)
+		lookup, lookupKS := k, ks
+		if oldVals != nil {
+			if ok, oks := keyOf(oldVals); oks != ks {
+				lookup, lookupKS = ok, oks
+			}
+		}
+		row := &applyRow{vals: newVals, key: k, lookup: lookup, lsn: lsn}
+		// Unchanged values come from the key's earlier state in the batch
+		// when there is one; else from the target row at lookup.
+		if pi, ok := p.rows[lookupKS]; ok && !p.order[pi].del {
+			prev := p.order[pi]
+			for i, v := range newVals {
+				if v.Kind == 'u' {
+					newVals[i] = prev.vals[i]
+				}
+			}
+			row.lookup = prev.lookup
+		}
+		if lookupKS != ks {
+			b.put(p, lookupKS, &applyRow{del: true, key: lookup, lsn: lsn})
+		}
+		b.put(p, ks, row)
+	default:
+		return fmt.Errorf("table %s: unknown change %q at %s", at.source, c.Op, lsn)
+	}
+	return nil
+}
+
+func (b *applyBatch) put(p *applyPending, ks string, r *applyRow) {
+	if i, ok := p.rows[ks]; ok {
+		p.order[i] = r
+		return
+	}
+	p.rows[ks] = len(p.order)
+	p.order = append(p.order, r)
+}
+
+// addColumns adds to the target the columns a change has that neither the
+// plan nor the target knows: columns added on the source since the plan.
+func (b *applyBatch) addColumns(ctx context.Context, at *applyTable, p *applyPending, lsn pgoutput.LSN, c *Change) error {
+	for _, col := range c.Columns {
+		if _, ok := p.colIdx[col.Name]; ok || at.planned[col.Name] {
+			continue
+		}
+		// The staging layout changes: write what is pending first.
+		if err := b.flush(ctx, at); err != nil {
+			return err
+		}
+		if p.tgtCol == nil {
+			rows, err := b.tx.Query(ctx, `SELECT attname FROM pg_attribute WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped`, at.ident)
+			if err != nil {
+				return fmt.Errorf("reading the columns of %s: %w", at.target, err)
+			}
+			names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+			if err != nil {
+				return fmt.Errorf("reading the columns of %s: %w", at.target, err)
+			}
+			p.tgtCol = map[string]bool{}
+			for _, n := range names {
+				p.tgtCol[n] = true
+			}
+		}
+		if col.TypeOID >= firstNormalOID {
+			return &ApplyError{Table: at.target, LSN: lsn, Err: fmt.Errorf("column %s was added on the source with a user-defined type (OID %d); add it to %s by hand", col.Name, col.TypeOID, at.target)}
+		}
+		var typ string
+		if err := b.tx.QueryRow(ctx, "SELECT format_type($1, $2)", col.TypeOID, col.TypeMod).Scan(&typ); err != nil {
+			return fmt.Errorf("naming the type of added column %s of %s: %w", col.Name, at.source, err)
+		}
+		ident := pgx.Identifier{col.Name}.Sanitize()
+		if !p.tgtCol[col.Name] {
+			if _, err := b.tx.Exec(ctx, "ALTER TABLE "+at.ident+" ADD COLUMN IF NOT EXISTS "+ident+" "+typ); err != nil {
+				return &ApplyError{Table: at.target, LSN: lsn, Err: fmt.Errorf("adding column %s: %w", col.Name, err)}
+			}
+			p.tgtCol[col.Name] = true
+		}
+		p.colIdx[col.Name] = len(p.cols)
+		p.cols = append(p.cols, applyCol{source: col.Name, srcType: typ, target: col.Name, expr: ident})
+	}
+	return nil
+}
+
+func keyString(at *applyTable, p *applyPending, key []Value) string {
+	parts := make([]string, len(at.key))
+	for i, j := range at.key {
+		v := "NULL"
+		if i < len(key) && key[i].Kind == 't' {
+			v = string(key[i].Data)
+		}
+		parts[i] = p.cols[j].source + "=" + v
+	}
+	return strings.Join(parts, ", ")
+}
+
+// flush writes a table's pending rows: COPY into a staging table, then
+// set-based statements. Each key has one final state in the batch, so
+// the statements' order only matters for unchanged values read from the
+// target (first) and unique constraints (deletes before upserts).
+func (b *applyBatch) flush(ctx context.Context, at *applyTable) error {
+	p := b.pending[at]
+	if p == nil || len(p.order) == 0 {
+		return nil
+	}
+	rows := p.order
+	p.rows = map[string]int{}
+	p.order = nil
+
+	var nFlag, nDel, nPlain int
+	for _, r := range rows {
+		switch {
+		case r.del:
+			nDel++
+		case r.flagged():
+			nFlag++
+		default:
+			nPlain++
+		}
+	}
+	var ddl strings.Builder
+	ddl.WriteString("CREATE TEMP TABLE apply_stage (__seq int4, __op text, __f bool")
+	for i := range p.cols {
+		fmt.Fprintf(&ddl, ", __c%d text, __u%d bool", i, i)
+	}
+	for i := range at.key {
+		fmt.Fprintf(&ddl, ", __o%d text", i)
+	}
+	ddl.WriteString(") ON COMMIT DROP")
+	if _, err := b.tx.Exec(ctx, ddl.String(), pgx.QueryExecModeSimpleProtocol); err != nil {
+		return fmt.Errorf("staging changes of %s: %w", at.source, err)
+	}
+	var buf bytes.Buffer
+	for seq, r := range rows {
+		buf.WriteString(strconv.Itoa(seq))
+		if r.del {
+			buf.WriteString("\tD\tf")
+		} else if r.flagged() {
+			buf.WriteString("\tU\tt")
+		} else {
+			buf.WriteString("\tU\tf")
+		}
+		for i := range p.cols {
+			var v Value
+			if r.del {
+				for k, j := range at.key {
+					if j == i {
+						v = r.key[k]
+					}
+				}
+			} else {
+				v = r.vals[i]
+			}
+			buf.WriteByte('\t')
+			appendCopy(&buf, v)
+			if v.Kind == 'u' {
+				buf.WriteString("\tt")
+			} else {
+				buf.WriteString("\tf")
+			}
+		}
+		for k := range at.key {
+			buf.WriteByte('\t')
+			if r.lookup != nil {
+				appendCopy(&buf, r.lookup[k])
+			} else {
+				buf.WriteString(`\N`)
+			}
+		}
+		buf.WriteByte('\n')
+	}
+	if _, err := b.tx.Conn().PgConn().CopyFrom(ctx, &buf, "COPY apply_stage FROM STDIN"); err != nil {
+		return fmt.Errorf("staging changes of %s: %w", at.source, err)
+	}
+	if _, err := b.tx.Exec(ctx, "SAVEPOINT apply_flush", pgx.QueryExecModeSimpleProtocol); err != nil {
+		return fmt.Errorf("staging changes of %s: %w", at.source, err)
+	}
+	s := buildApplySQL(at, p.cols)
+	run := func(sql, filter string, args ...any) error {
+		_, err := b.tx.Exec(ctx, strings.Replace(sql, "$FILTER", filter, 1), append([]any{pgx.QueryExecModeExec}, args...)...)
+		return err
+	}
+	var err error
+	if nFlag > 0 {
+		err = run(s.flagged, "")
+	}
+	if err == nil && nDel > 0 {
+		err = run(s.del, "")
+	}
+	if err == nil && nPlain > 0 {
+		err = run(s.plain, "")
+	}
+	if err != nil && !rowFault(err) {
+		return &ApplyError{Table: at.target, LSN: rows[len(rows)-1].lsn, Err: err}
+	}
+	if err != nil {
+		// Find the row at fault, one row at a time, to name its key and LSN.
+		if _, rerr := b.tx.Exec(ctx, "ROLLBACK TO SAVEPOINT apply_flush", pgx.QueryExecModeSimpleProtocol); rerr != nil {
+			return &ApplyError{Table: at.target, LSN: rows[len(rows)-1].lsn, Err: err}
+		}
+		for seq, r := range rows {
+			sql := s.plain
+			switch {
+			case r.del:
+				sql = s.del
+			case r.flagged():
+				sql = s.flagged
+			}
+			if rerr := run(sql, " AND s.__seq = $1", seq); rerr != nil {
+				return &ApplyError{Table: at.target, Key: keyString(at, p, r.key), LSN: r.lsn, Err: rerr}
+			}
+		}
+		return &ApplyError{Table: at.target, LSN: rows[len(rows)-1].lsn, Err: err}
+	}
+	if _, err := b.tx.Exec(ctx, "RELEASE SAVEPOINT apply_flush; DROP TABLE apply_stage", pgx.QueryExecModeSimpleProtocol); err != nil {
+		return fmt.Errorf("staging changes of %s: %w", at.source, err)
+	}
+	return nil
+}
+
+// rowFault reports an error a row's values cause (a data exception or a
+// constraint violation), which a row-at-a-time retry can pin to one key.
+func rowFault(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && (strings.HasPrefix(pe.Code, "22") || strings.HasPrefix(pe.Code, "23"))
+}
+
+// appendCopy writes v in COPY's text format.
+func appendCopy(buf *bytes.Buffer, v Value) {
+	if v.Kind != 't' {
+		buf.WriteString(`\N`)
+		return
+	}
+	d := v.Data
+	if !bytes.ContainsAny(d, "\\\n\r\t") {
+		buf.Write(d)
+		return
+	}
+	for _, c := range d {
+		switch c {
+		case '\\':
+			buf.WriteString(`\\`)
+		case '\n':
+			buf.WriteString(`\n`)
+		case '\r':
+			buf.WriteString(`\r`)
+		case '\t':
+			buf.WriteString(`\t`)
+		default:
+			buf.WriteByte(c)
+		}
+	}
+}
+
+type applySQL struct{ flagged, del, plain string }
+
+// buildApplySQL writes the set-based statements over apply_stage. The
+// plan's expressions name the source columns, so they are evaluated over
+// a derived table that casts the staged text to the source types under
+// the source names. $FILTER narrows to one row when looking for a fault.
+func buildApplySQL(at *applyTable, cols []applyCol) applySQL {
+	q := func(s string) string { return pgx.Identifier{s}.Sanitize() }
+	var typed strings.Builder
+	typed.WriteString("(SELECT __seq, __op, __f")
+	for i, c := range cols {
+		fmt.Fprintf(&typed, ", __u%d, CAST(__c%d AS %s) AS %s", i, i, c.srcType, q(c.source))
+	}
+	typed.WriteString(" FROM apply_stage) s")
+	var old strings.Builder
+	old.WriteString("(SELECT __seq")
+	for k, j := range at.key {
+		fmt.Fprintf(&old, ", CAST(__o%d AS %s) AS %s", k, cols[j].srcType, q(cols[j].source))
+	}
+	old.WriteString(" FROM apply_stage) o")
+
+	tcols := make([]string, len(cols))
+	for i, c := range cols {
+		tcols[i] = q(c.target)
+	}
+	tkeys := make([]string, len(at.key))
+	isKey := map[int]bool{}
+	for k, j := range at.key {
+		tkeys[k] = q(cols[j].target)
+		isKey[j] = true
+	}
+	var set []string
+	for i, c := range cols {
+		if !isKey[i] {
+			set = append(set, q(c.target)+" = excluded."+q(c.target))
+		}
+	}
+	conflict := " ON CONFLICT (" + strings.Join(tkeys, ", ") + ") DO NOTHING"
+	if len(at.key) == 0 {
+		conflict = ""
+	} else if len(set) > 0 {
+		conflict = " ON CONFLICT (" + strings.Join(tkeys, ", ") + ") DO UPDATE SET " + strings.Join(set, ", ")
+	}
+	insert := "INSERT INTO " + at.ident + " (" + strings.Join(tcols, ", ") + ") "
+
+	exprs := make([]string, len(cols))
+	for i, c := range cols {
+		exprs[i] = c.expr
+	}
+	plain := insert + "SELECT " + strings.Join(exprs, ", ") + " FROM " + typed.String() +
+		" WHERE s.__op = 'U' AND NOT s.__f$FILTER" + conflict
+
+	var inner, outer strings.Builder
+	inner.WriteString("(SELECT s.__seq")
+	for i, c := range cols {
+		fmt.Fprintf(&inner, ", s.__u%d, %s AS __v%d", i, c.expr, i)
+		if i > 0 {
+			outer.WriteString(", ")
+		}
+		fmt.Fprintf(&outer, "CASE WHEN n.__u%d THEN t.%s ELSE n.__v%d END", i, q(c.target), i)
+	}
+	inner.WriteString(" FROM " + typed.String() + " WHERE s.__op = 'U' AND s.__f$FILTER) n")
+	var look strings.Builder
+	look.WriteString("(SELECT o.__seq")
+	on := make([]string, len(at.key))
+	for k, j := range at.key {
+		fmt.Fprintf(&look, ", %s AS __k%d", cols[j].expr, k)
+		on[k] = fmt.Sprintf("t.%s = l.__k%d", q(cols[j].target), k)
+	}
+	look.WriteString(" FROM " + old.String() + ") l")
+	flagged := insert + "SELECT " + outer.String() + " FROM " + inner.String() +
+		" JOIN " + look.String() + " ON l.__seq = n.__seq LEFT JOIN " + at.ident + " t ON " +
+		strings.Join(on, " AND ") + conflict
+
+	var del strings.Builder
+	del.WriteString("DELETE FROM " + at.ident + " t USING (SELECT ")
+	for k, j := range at.key {
+		if k > 0 {
+			del.WriteString(", ")
+		}
+		fmt.Fprintf(&del, "%s AS __k%d", cols[j].expr, k)
+	}
+	del.WriteString(" FROM " + typed.String() + " WHERE s.__op = 'D'$FILTER) d WHERE ")
+	for k, j := range at.key {
+		if k > 0 {
+			del.WriteString(" AND ")
+		}
+		fmt.Fprintf(&del, "t.%s = d.__k%d", q(cols[j].target), k)
+	}
+	return applySQL{flagged: flagged, del: del.String(), plain: plain}
+}
+
+// keyless applies a change to a table without a key (REPLICA IDENTITY
+// FULL) at once, one row at a time: an update or delete matches one row
+// equal in every old column. Correct over fast: such tables are rare.
+func (b *applyBatch) keyless(ctx context.Context, at *applyTable, p *applyPending, lsn pgoutput.LSN,
+	c *Change, pick func([]Value) ([]Value, error)) error {
+	q := func(s string) string { return pgx.Identifier{s}.Sanitize() }
+	var args []any
+	// derived builds "(SELECT expr AS __vI ... FROM (SELECT CAST($n AS type) AS src ...) s)"
+	// over the columns of vals that are known.
+	derived := func(vals []Value) (string, []int) {
+		var inner, outer []string
+		var idx []int
+		for i, v := range vals {
+			if v.Kind == 'u' {
+				continue
+			}
+			var arg any
+			if v.Kind == 't' {
+				arg = string(v.Data)
+			}
+			args = append(args, arg)
+			inner = append(inner, fmt.Sprintf("CAST($%d::text AS %s) AS %s", len(args), p.cols[i].srcType, q(p.cols[i].source)))
+			outer = append(outer, fmt.Sprintf("%s AS __v%d", p.cols[i].expr, i))
+			idx = append(idx, i)
+		}
+		return "(SELECT " + strings.Join(outer, ", ") + " FROM (SELECT " + strings.Join(inner, ", ") + ") s)", idx
+	}
+	match := func(old []Value) string {
+		d, idx := derived(old)
+		conds := make([]string, len(idx))
+		for k, i := range idx {
+			conds[k] = fmt.Sprintf("t.%s IS NOT DISTINCT FROM o.__v%d", q(p.cols[i].target), i)
+		}
+		return "(SELECT t.ctid FROM " + at.ident + " t, " + d + " o WHERE " + strings.Join(conds, " AND ") + " LIMIT 1)"
+	}
+	var sql string
+	switch c.Op {
+	case Insert:
+		// Inserts need no match: they are staged and copied in one
+		// statement until an update or delete of the table comes.
+		vals, err := pick(c.New)
+		if err != nil {
+			return err
+		}
+		p.order = append(p.order, &applyRow{vals: vals, lsn: lsn})
+		return nil
+	case Delete, Update:
+		if err := b.flush(ctx, at); err != nil {
+			return err
+		}
+		if c.Old == nil {
+			return &ApplyError{Table: at.target, LSN: lsn, Err: errors.New("the table has no key and the change carries no old row; set REPLICA IDENTITY FULL on the source")}
+		}
+		old, err := pick(c.Old)
+		if err != nil {
+			return err
+		}
+		if c.Op == Delete {
+			sql = "DELETE FROM " + at.ident + " WHERE ctid = " + match(old)
+			break
+		}
+		vals, err := pick(c.New)
+		if err != nil {
+			return err
+		}
+		d, idx := derived(vals)
+		if len(idx) == 0 {
+			return nil
+		}
+		set := make([]string, len(idx))
+		for k, i := range idx {
+			set[k] = fmt.Sprintf("%s = n.__v%d", q(p.cols[i].target), i)
+		}
+		sql = "UPDATE " + at.ident + " SET " + strings.Join(set, ", ") + " FROM " + d + " n WHERE " + at.ident + ".ctid = " + match(old)
+	default:
+		return fmt.Errorf("table %s: unknown change %q at %s", at.source, c.Op, lsn)
+	}
+	if _, err := b.tx.Exec(ctx, sql, append([]any{pgx.QueryExecModeExec}, args...)...); err != nil {
+		return &ApplyError{Table: at.target, LSN: lsn, Err: err}
+	}
+	return nil
+}

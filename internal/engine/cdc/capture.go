@@ -1,0 +1,810 @@
+package cdc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgproto3"
+
+	"github.com/migrationworks/terraform-provider-migration/internal/engine/cdc/pgoutput"
+	"github.com/migrationworks/terraform-provider-migration/internal/engine/postgres"
+)
+
+// ErrSlotExists is returned by Setup when the task's replication slot is
+// already there: a task that already has a slot resumes it instead.
+var ErrSlotExists = errors.New("replication slot already exists")
+
+// ErrSlotMissing is returned by Read when the task's slot is gone.
+var ErrSlotMissing = errors.New("replication slot does not exist")
+
+// NoReplicaIdentityError is returned by Setup for tables that have neither a
+// primary key nor a replica identity: once published, every UPDATE and
+// DELETE on them would fail on the source.
+type NoReplicaIdentityError struct {
+	Tables []string
+}
+
+func (e *NoReplicaIdentityError) Error() string {
+	return fmt.Sprintf("tables %s have no primary key or replica identity: CDC needs one to find changed rows; "+
+		"add a primary key or run ALTER TABLE ... REPLICA IDENTITY FULL", strings.Join(e.Tables, ", "))
+}
+
+// Tuning of the stream; variables so tests can shorten them.
+var (
+	statusInterval  = 10 * time.Second
+	pollInterval    = 500 * time.Millisecond
+	backoffStart    = 200 * time.Millisecond
+	backoffCap      = 5 * time.Second
+	dropWaitTimeout = 30 * time.Second
+	closeTimeout    = 5 * time.Second
+	changeOverhead  = 64
+	valueOverhead   = 16
+	// sessionStarted, when set (by tests), is called as each replication
+	// session starts streaming.
+	sessionStarted func()
+)
+
+// SlotName is the replication slot of a task.
+func SlotName(task string) string { return "migration_" + task }
+
+// PublicationName is the publication of a task.
+func PublicationName(task string) string { return "migration_" + task }
+
+// Source is a PostgreSQL database whose changes a task captures.
+type Source struct {
+	Config postgres.Config
+}
+
+// Cut is where the full load ends and CDC begins (DESIGN.md invariant 1).
+type Cut struct {
+	// ConsistentPoint is the slot's start: every transaction committed
+	// after it streams through the slot, every one before is in Snapshot.
+	ConsistentPoint pgoutput.LSN
+	// Snapshot is the exported snapshot name for SET TRANSACTION SNAPSHOT.
+	Snapshot string
+}
+
+// Hold keeps the replication connection that exported the snapshot open.
+type Hold struct {
+	conn *pgconn.PgConn
+}
+
+// Close ends the replication connection; the snapshot is invalid afterwards.
+// It is safe to call more than once and on a nil Hold.
+func (h *Hold) Close() error {
+	if h == nil || h.conn == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
+	defer cancel()
+	err := h.conn.Close(ctx)
+	h.conn = nil
+	return err
+}
+
+// SlotStatus is the state of a task's slot and of the source server.
+type SlotStatus struct {
+	Exists bool
+	// ConfirmedFlush is what the target has durably applied, as reported.
+	ConfirmedFlush pgoutput.LSN
+	RestartLSN     pgoutput.LSN
+	// CurrentLSN is pg_current_wal_lsn(): the source's WAL end.
+	CurrentLSN pgoutput.LSN
+	// LagBytes is CurrentLSN - ConfirmedFlush.
+	LagBytes int64
+	// RetainedBytes is the WAL the slot keeps: CurrentLSN - RestartLSN.
+	RetainedBytes int64
+	// WALStatus is reserved, extended, unreserved or lost (PostgreSQL 13+;
+	// empty before).
+	WALStatus string
+	Active    bool
+	ActivePID int32
+}
+
+// Lost reports a slot invalidated by max_slot_wal_keep_size.
+func (s SlotStatus) Lost() bool { return s.WALStatus == "lost" }
+
+func (s Source) connect(ctx context.Context) (*pgx.Conn, error) {
+	cfg, err := s.Config.PoolConfig()
+	if err != nil {
+		return nil, err
+	}
+	conn, err := pgx.ConnectConfig(ctx, cfg.ConnConfig)
+	if err != nil {
+		return nil, fmt.Errorf("connecting to %s: %w", s.Config.Target(), err)
+	}
+	return conn, nil
+}
+
+func (s Source) replicationConnect(ctx context.Context) (*pgconn.PgConn, error) {
+	cfg, err := s.Config.PoolConfig()
+	if err != nil {
+		return nil, err
+	}
+	// Copy gives the copy its own RuntimeParams map.
+	cc := cfg.ConnConfig.Config.Copy()
+	if cc.RuntimeParams == nil {
+		cc.RuntimeParams = map[string]string{}
+	}
+	cc.RuntimeParams["replication"] = "database"
+	conn, err := pgconn.ConnectConfig(ctx, cc)
+	if err != nil {
+		return nil, fmt.Errorf("opening replication connection to %s: %w", s.Config.Target(), err)
+	}
+	return conn, nil
+}
+
+func closeQuietly(conn interface{ Close(context.Context) error }) {
+	ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
+	defer cancel()
+	_ = conn.Close(ctx)
+}
+
+// qualifiedTable quotes "schema.table" (or a bare table name).
+func qualifiedTable(name string) (string, error) {
+	schema, table, ok := strings.Cut(name, ".")
+	if !ok {
+		table, schema = schema, ""
+	}
+	if table == "" || (ok && schema == "") {
+		return "", fmt.Errorf("invalid table name %q: want schema.table", name)
+	}
+	if schema == "" {
+		return pgx.Identifier{table}.Sanitize(), nil
+	}
+	return pgx.Identifier{schema, table}.Sanitize(), nil
+}
+
+// Setup creates the task's publication for tables and then its slot with an
+// exported snapshot, in that order, so the slot's stream covers the tables
+// from its consistent point on. The snapshot is valid while the returned Hold
+// is open: import it for the full load, then Close the Hold. The publication
+// is updated when it exists; an existing slot is ErrSlotExists.
+func (s Source) Setup(ctx context.Context, task string, tables []string) (Cut, *Hold, error) {
+	slot, pub := SlotName(task), PublicationName(task)
+	if err := pgoutput.ValidateSlotName(slot); err != nil {
+		return Cut{}, nil, fmt.Errorf("setting up CDC for task %q: %w", task, err)
+	}
+	if len(tables) == 0 {
+		return Cut{}, nil, fmt.Errorf("setting up CDC for task %q: no tables", task)
+	}
+	quoted := make([]string, len(tables))
+	for i, t := range tables {
+		q, err := qualifiedTable(t)
+		if err != nil {
+			return Cut{}, nil, fmt.Errorf("setting up CDC for task %q: %w", task, err)
+		}
+		quoted[i] = q
+	}
+
+	conn, err := s.connect(ctx)
+	if err != nil {
+		return Cut{}, nil, err
+	}
+	defer closeQuietly(conn)
+
+	var slotExists bool
+	if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = $1)`, slot).Scan(&slotExists); err != nil {
+		return Cut{}, nil, fmt.Errorf("looking up replication slot %s: %w", slot, err)
+	}
+	if slotExists {
+		return Cut{}, nil, fmt.Errorf("setting up CDC for task %q: slot %s: %w", task, slot, ErrSlotExists)
+	}
+
+	// pg_class.relreplident 'd' uses the primary key, 'n' nothing; an index
+	// ('i') or FULL ('f') always identify a row.
+	rows, err := conn.Query(ctx, `
+		SELECT c.oid::regclass::text
+		FROM unnest($1::text[]) AS t(name)
+		JOIN pg_class c ON c.oid = to_regclass(t.name)
+		WHERE c.relreplident = 'n'
+		   OR (c.relreplident = 'd' AND NOT EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary))
+		ORDER BY 1`, quoted)
+	if err != nil {
+		return Cut{}, nil, fmt.Errorf("checking replica identities for task %q: %w", task, err)
+	}
+	bad, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return Cut{}, nil, fmt.Errorf("checking replica identities for task %q: %w", task, err)
+	}
+	if len(bad) > 0 {
+		return Cut{}, nil, fmt.Errorf("setting up CDC for task %q: %w", task, &NoReplicaIdentityError{Tables: bad})
+	}
+
+	var pubExists bool
+	if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_publication WHERE pubname = $1)`, pub).Scan(&pubExists); err != nil {
+		return Cut{}, nil, fmt.Errorf("looking up publication %s: %w", pub, err)
+	}
+	pubIdent := pgx.Identifier{pub}.Sanitize()
+	sql := "CREATE PUBLICATION " + pubIdent + " FOR TABLE " + strings.Join(quoted, ", ")
+	if pubExists {
+		sql = "ALTER PUBLICATION " + pubIdent + " SET TABLE " + strings.Join(quoted, ", ")
+	}
+	if _, err := conn.Exec(ctx, sql); err != nil {
+		return Cut{}, nil, fmt.Errorf("creating publication %s: %w", pub, err)
+	}
+
+	repl, err := s.replicationConnect(ctx)
+	if err != nil {
+		return Cut{}, nil, err
+	}
+	created, err := pgoutput.CreateSlot(ctx, repl, slot, true)
+	if err != nil {
+		closeQuietly(repl)
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && pgErr.Code == "42710" { // duplicate_object: a concurrent Setup won
+			return Cut{}, nil, fmt.Errorf("setting up CDC for task %q: slot %s: %w", task, slot, ErrSlotExists)
+		}
+		return Cut{}, nil, fmt.Errorf("setting up CDC for task %q: %w", task, err)
+	}
+	return Cut{ConsistentPoint: created.ConsistentPoint, Snapshot: created.SnapshotName}, &Hold{conn: repl}, nil
+}
+
+// SlotStatus reports the task's slot and the source's WAL end; Exists is
+// false when there is no slot.
+func (s Source) SlotStatus(ctx context.Context, task string) (SlotStatus, error) {
+	slot := SlotName(task)
+	conn, err := s.connect(ctx)
+	if err != nil {
+		return SlotStatus{}, err
+	}
+	defer closeQuietly(conn)
+
+	var st SlotStatus
+	var cur string
+	if err := conn.QueryRow(ctx, `SELECT pg_current_wal_lsn()::text`).Scan(&cur); err != nil {
+		return SlotStatus{}, fmt.Errorf("reading WAL end of %s: %w", s.Config.Target(), err)
+	}
+	if st.CurrentLSN, err = pgoutput.ParseLSN(cur); err != nil {
+		return SlotStatus{}, err
+	}
+	var version int
+	if err := conn.QueryRow(ctx, `SELECT current_setting('server_version_num')::int`).Scan(&version); err != nil {
+		return SlotStatus{}, fmt.Errorf("reading server version of %s: %w", s.Config.Target(), err)
+	}
+	walStatus := "''::text"
+	if version >= 130000 {
+		walStatus = "coalesce(wal_status, '')"
+	}
+	var confirmed, restart *string
+	var lag, retained *int64
+	var pid *int32
+	row := conn.QueryRow(ctx, `
+		SELECT confirmed_flush_lsn::text, restart_lsn::text,
+		       pg_wal_lsn_diff($2::pg_lsn, confirmed_flush_lsn)::bigint,
+		       pg_wal_lsn_diff($2::pg_lsn, restart_lsn)::bigint,
+		       `+walStatus+`, active, active_pid
+		FROM pg_replication_slots WHERE slot_name = $1`, slot, cur)
+	err = row.Scan(&confirmed, &restart, &lag, &retained, &st.WALStatus, &st.Active, &pid)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return st, nil
+	}
+	if err != nil {
+		return SlotStatus{}, fmt.Errorf("reading replication slot %s: %w", slot, err)
+	}
+	st.Exists = true
+	if confirmed != nil {
+		if st.ConfirmedFlush, err = pgoutput.ParseLSN(*confirmed); err != nil {
+			return SlotStatus{}, err
+		}
+	}
+	if restart != nil {
+		if st.RestartLSN, err = pgoutput.ParseLSN(*restart); err != nil {
+			return SlotStatus{}, err
+		}
+	}
+	if lag != nil {
+		st.LagBytes = *lag
+	}
+	if retained != nil {
+		st.RetainedBytes = *retained
+	}
+	if pid != nil {
+		st.ActivePID = *pid
+	}
+	return st, nil
+}
+
+// Teardown drops the task's slot, waiting a bounded time for a reader to
+// let go of it, and its publication. Missing ones are not errors.
+func (s Source) Teardown(ctx context.Context, task string) error {
+	slot, pub := SlotName(task), PublicationName(task)
+	conn, err := s.connect(ctx)
+	if err != nil {
+		return err
+	}
+	defer closeQuietly(conn)
+
+	// Poll rather than DROP_REPLICATION_SLOT … WAIT: a backend waiting on
+	// a slot cannot be called off, and would drop it after we gave up.
+	deadline := time.Now().Add(dropWaitTimeout)
+	for {
+		_, err := conn.Exec(ctx, `SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1`, slot)
+		var pgErr *pgconn.PgError
+		if err == nil || errors.As(err, &pgErr) && pgErr.Code == "42704" { // undefined_object: dropped meanwhile
+			break
+		}
+		if !errors.As(err, &pgErr) || pgErr.Code != "55006" { // object_in_use: a reader still streams from it
+			return fmt.Errorf("dropping replication slot %s: %w", slot, err)
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("dropping replication slot %s: still in use after %s: %w", slot, dropWaitTimeout, err)
+		}
+		t := time.NewTimer(backoffStart)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("dropping replication slot %s: %w", slot, ctx.Err())
+		case <-t.C:
+		}
+	}
+	if _, err := conn.Exec(ctx, "DROP PUBLICATION IF EXISTS "+pgx.Identifier{pub}.Sanitize()); err != nil {
+		return fmt.Errorf("dropping publication %s: %w", pub, err)
+	}
+	return nil
+}
+
+// Advance confirms lsn on the task's idle slot, so the server can recycle
+// WAL the task has nothing to apply from. The caller must have applied
+// everything committed before lsn. It never moves the slot backwards.
+func (s Source) Advance(ctx context.Context, task string, lsn pgoutput.LSN) error {
+	slot := SlotName(task)
+	conn, err := s.connect(ctx)
+	if err != nil {
+		return err
+	}
+	defer closeQuietly(conn)
+	var confirmed *string
+	err = conn.QueryRow(ctx, `SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = $1`, slot).Scan(&confirmed)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return fmt.Errorf("advancing replication slot %s: %w", slot, ErrSlotMissing)
+	}
+	if err != nil {
+		return fmt.Errorf("advancing replication slot %s: %w", slot, err)
+	}
+	if confirmed != nil {
+		cur, err := pgoutput.ParseLSN(*confirmed)
+		if err != nil {
+			return err
+		}
+		if cur >= lsn {
+			return nil
+		}
+	}
+	if _, err := conn.Exec(ctx, `SELECT pg_replication_slot_advance($1, $2::pg_lsn)`, slot, lsn.String()); err != nil {
+		return fmt.Errorf("advancing replication slot %s to %s: %w", slot, lsn, err)
+	}
+	return nil
+}
+
+// Read streams the task's slot from `from` (the last applied commit LSN; 0
+// means the slot's confirmed position) until every transaction committed at
+// or before until has been passed to fn. fn gets whole transactions in
+// commit order, in batches of about maxBytes of values; a transaction larger
+// than maxBytes comes alone. Standby status updates report only applied(),
+// what the target durably committed. A stream cut by a source restart is
+// reopened with exponential backoff until ctx ends.
+func (s Source) Read(ctx context.Context, task string, from, until pgoutput.LSN, maxBytes int,
+	fn func([]Txn) error, applied func() pgoutput.LSN) error {
+	r := &reader{
+		src: s, slot: SlotName(task), pub: PublicationName(task),
+		from: from, until: until, maxBytes: maxBytes, fn: fn, applied: applied,
+	}
+	backoff := backoffStart
+	for {
+		progressed, err := r.session(ctx)
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("reading replication slot %s: %w", r.slot, errors.Join(ctx.Err(), err))
+		}
+		if !retryable(err) {
+			return fmt.Errorf("reading replication slot %s: %w", r.slot, err)
+		}
+		if progressed {
+			backoff = backoffStart
+		}
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("reading replication slot %s: reconnecting after %v: %w", r.slot, err, ctx.Err())
+		case <-t.C:
+		}
+		backoff = min(2*backoff, backoffCap)
+	}
+}
+
+// retryable reports an error that a new connection may cure: the network
+// or the server going away (a restart, an administrator's terminate), or a
+// slot still held by the walsender of a connection that just died.
+func retryable(err error) bool {
+	var fe *fnError
+	if errors.As(err, &fe) {
+		return false
+	}
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, errStreamEnded) {
+		return true
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch {
+		case strings.HasPrefix(pgErr.Code, "08"), strings.HasPrefix(pgErr.Code, "57"):
+			return true
+		case pgErr.Code == "55006": // object_in_use: the old walsender still holds the slot
+			return true
+		}
+		return false
+	}
+	var netErr net.Error
+	if errors.As(err, &netErr) {
+		return true
+	}
+	var connErr *pgconn.ConnectError
+	if errors.As(err, &connErr) {
+		return true
+	}
+	return pgconn.SafeToRetry(err)
+}
+
+var errStreamEnded = errors.New("server ended the replication stream")
+
+// fnError marks an error of the caller's fn, never retried.
+type fnError struct{ err error }
+
+func (e *fnError) Error() string { return e.err.Error() }
+func (e *fnError) Unwrap() error { return e.err }
+
+type relation struct {
+	schema, table string
+	columns       []Column
+}
+
+type reader struct {
+	src         Source
+	slot, pub   string
+	from, until pgoutput.LSN
+	maxBytes    int
+	fn          func([]Txn) error
+	applied     func() pgoutput.LSN
+
+	// confirmed is the slot's position when the session started: reports
+	// never go below it, even before the target applied anything.
+	confirmed pgoutput.LSN
+	// reach is the decoding position that proves every commit up to until
+	// was read: until itself, or the start of its WAL page when until
+	// points into the page header (a WAL end read at a page boundary),
+	// which no record can end inside.
+	reach pgoutput.LSN
+
+	relations map[uint32]*relation
+	txn       *Txn
+	txnBytes  int
+	batch     []Txn
+	batchSize int
+}
+
+// session runs one replication connection. It returns nil when done, and
+// whether it delivered anything (to reset the backoff).
+func (r *reader) session(ctx context.Context) (progressed bool, err error) {
+	if err := r.loadConfirmed(ctx); err != nil {
+		return false, err
+	}
+	if r.from != 0 && r.from >= r.until || r.from == 0 && r.confirmed >= r.until {
+		return false, nil
+	}
+	conn, err := r.src.replicationConnect(ctx)
+	if err != nil {
+		return false, err
+	}
+	defer closeQuietly(conn)
+
+	if err := pgoutput.StartReplicationWithOptions(ctx, conn, r.slot, r.from, pgoutput.ReplicationOptions{
+		ProtoVersion: 1, Publications: []string{r.pub},
+	}); err != nil {
+		return false, err
+	}
+	if sessionStarted != nil {
+		sessionStarted()
+	}
+	// A new session gets every Relation message again.
+	r.relations = map[uint32]*relation{}
+	r.txn, r.txnBytes = nil, 0
+
+	startDelivered := r.from
+	defer func() {
+		progressed = r.from != startDelivered
+	}()
+
+	if err := r.status(ctx, conn, true); err != nil {
+		return false, err
+	}
+	lastStatus := time.Now()
+	for {
+		if time.Since(lastStatus) >= statusInterval {
+			if err := r.status(ctx, conn, false); err != nil {
+				return false, err
+			}
+			lastStatus = time.Now()
+		}
+		rctx, cancel := context.WithTimeout(ctx, pollInterval)
+		msg, err := pgoutput.Receive(rctx, conn)
+		cancel()
+		if err != nil {
+			if ctx.Err() == nil && pgconn.Timeout(err) {
+				// Idle: hand over what is complete and ask the server where
+				// its decoding stands (the keepalive reply).
+				if err := r.flush(); err != nil {
+					return false, err
+				}
+				if err := r.status(ctx, conn, true); err != nil {
+					return false, err
+				}
+				lastStatus = time.Now()
+				continue
+			}
+			return false, r.flushBefore(err)
+		}
+		switch msg := msg.(type) {
+		case *pgproto3.CopyData:
+			done, err := r.handle(ctx, conn, msg.Data)
+			if err != nil {
+				return false, err
+			}
+			if done {
+				if err := r.flush(); err != nil {
+					return false, err
+				}
+				return false, r.finish(ctx, conn)
+			}
+		case *pgproto3.CopyDone:
+			return false, r.flushBefore(errStreamEnded)
+		default:
+			// NoticeResponse, ParameterStatus: nothing to do.
+		}
+	}
+}
+
+// flushBefore hands over the complete transactions before a stream error,
+// so a reconnect resumes after them.
+func (r *reader) flushBefore(err error) error {
+	if ferr := r.flush(); ferr != nil {
+		return ferr
+	}
+	return err
+}
+
+func (r *reader) loadConfirmed(ctx context.Context) error {
+	conn, err := r.src.connect(ctx)
+	if err != nil {
+		return err
+	}
+	defer closeQuietly(conn)
+	var confirmed *string
+	err = conn.QueryRow(ctx, `SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = $1`, r.slot).Scan(&confirmed)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return ErrSlotMissing
+	}
+	if err != nil {
+		return err
+	}
+	if confirmed != nil {
+		if r.confirmed, err = pgoutput.ParseLSN(*confirmed); err != nil {
+			return err
+		}
+	}
+	var blockSize int64
+	if err := conn.QueryRow(ctx, `SELECT current_setting('wal_block_size')::bigint`).Scan(&blockSize); err != nil {
+		return err
+	}
+	r.reach = reachFor(r.until, blockSize)
+	return nil
+}
+
+// reachFor is the decoding position that proves every commit up to until
+// was read (see reader.reach).
+func reachFor(until pgoutput.LSN, blockSize int64) pgoutput.LSN {
+	if blockSize <= 0 {
+		return until
+	}
+	if off := pgoutput.LSN(uint64(until) % uint64(blockSize)); off <= longPageHeaderSize {
+		return until - off
+	}
+	return until
+}
+
+// longPageHeaderSize is the size of a WAL segment's first page header (the
+// other pages' headers are shorter).
+const longPageHeaderSize = 40
+
+// status reports applied() (never below the slot's position at start).
+func (r *reader) status(ctx context.Context, conn *pgconn.PgConn, reply bool) error {
+	pos := r.applied()
+	pos = max(pos, r.confirmed)
+	st := pgoutput.Applied(pos)
+	st.ReplyRequested = reply
+	return pgoutput.SendStandbyStatus(ctx, conn, st)
+}
+
+// finish reports the final position and waits for the server's answer, so
+// the slot's confirmed_flush_lsn is set when Read returns.
+func (r *reader) finish(ctx context.Context, conn *pgconn.PgConn) error {
+	if err := r.status(ctx, conn, true); err != nil {
+		return err
+	}
+	wctx, cancel := context.WithTimeout(ctx, closeTimeout)
+	defer cancel()
+	// The position is on its way either way; a lost answer costs nothing.
+	for wctx.Err() == nil {
+		msg, rerr := pgoutput.Receive(wctx, conn)
+		if rerr != nil {
+			break
+		}
+		if cd, ok := msg.(*pgproto3.CopyData); !ok || len(cd.Data) > 0 && cd.Data[0] == 'k' {
+			break
+		}
+	}
+	return nil
+}
+
+// handle processes one CopyData payload; done is true once everything up to
+// until is delivered.
+func (r *reader) handle(ctx context.Context, conn *pgconn.PgConn, data []byte) (done bool, err error) {
+	sm, err := pgoutput.ParseStreamMessage(data)
+	if err != nil {
+		return false, err
+	}
+	switch sm := sm.(type) {
+	case *pgoutput.PrimaryKeepalive:
+		if r.txn == nil && sm.ServerWALEnd >= r.reach {
+			return true, nil
+		}
+		if sm.ReplyRequested {
+			return false, r.status(ctx, conn, false)
+		}
+		return false, nil
+	case *pgoutput.XLogData:
+		m, err := pgoutput.Parse(sm.Data)
+		if err != nil {
+			return false, fmt.Errorf("at %s: %w", sm.WALStart, err)
+		}
+		return r.message(m)
+	}
+	return false, nil
+}
+
+func (r *reader) message(m pgoutput.Message) (done bool, err error) {
+	switch m := m.(type) {
+	case *pgoutput.Begin:
+		r.txn = &Txn{XID: m.Xid, CommitLSN: m.FinalLSN, CommitTime: m.CommitTime}
+		r.txnBytes = 0
+	case *pgoutput.Commit:
+		txn := r.txn
+		r.txn = nil
+		if txn == nil {
+			return false, fmt.Errorf("commit at %s without begin", m.CommitLSN)
+		}
+		txn.CommitLSN, txn.EndLSN, txn.CommitTime = m.CommitLSN, m.TransactionEndLSN, m.CommitTime
+		if txn.CommitLSN > r.until {
+			// Committed after the WAL end this Read was asked for: a
+			// later Read delivers it.
+			return true, nil
+		}
+		// The server restarts at the slot's position, which may be before
+		// what the caller already applied.
+		if r.from == 0 || txn.CommitLSN > r.from {
+			if len(txn.Changes) > 0 {
+				if err := r.add(*txn, r.txnBytes); err != nil {
+					return false, err
+				}
+			}
+			r.from = txn.CommitLSN
+		}
+		return txn.EndLSN >= r.reach, nil
+	case *pgoutput.Relation:
+		cols := make([]Column, len(m.Columns))
+		for i, c := range m.Columns {
+			cols[i] = Column{Name: c.Name, TypeOID: c.TypeOID, TypeMod: c.TypeMod, Key: c.IsKey()}
+		}
+		r.relations[m.RelationID] = &relation{schema: m.Namespace, table: m.Name, columns: cols}
+	case *pgoutput.Insert:
+		return false, r.change(m.RelationID, Change{Op: Insert, New: values(m.New)})
+	case *pgoutput.Update:
+		c := Change{Op: Update, New: values(m.New)}
+		if m.OldKind != pgoutput.OldTupleNone {
+			c.Old, c.OldIsKey = values(m.Old), m.OldKind == pgoutput.OldTupleKey
+		}
+		return false, r.change(m.RelationID, c)
+	case *pgoutput.Delete:
+		return false, r.change(m.RelationID, Change{Op: Delete, Old: values(m.Old), OldIsKey: m.OldKind == pgoutput.OldTupleKey})
+	case *pgoutput.Truncate:
+		for _, id := range m.RelationIDs {
+			if err := r.change(id, Change{Op: Truncate, Cascade: m.Cascade(), RestartIdentity: m.RestartIdentity()}); err != nil {
+				return false, err
+			}
+		}
+	default:
+		// Origin, Type and logical decoding messages carry nothing to apply.
+	}
+	return false, nil
+}
+
+func (r *reader) change(relID uint32, c Change) error {
+	if r.txn == nil {
+		return fmt.Errorf("%c change outside a transaction", c.Op)
+	}
+	rel, ok := r.relations[relID]
+	if !ok {
+		return fmt.Errorf("change to relation %d before its Relation message", relID)
+	}
+	c.Schema, c.Table, c.Columns = rel.schema, rel.table, rel.columns
+	if len(c.New) > len(c.Columns) || len(c.Old) > len(c.Columns) {
+		return fmt.Errorf("change to %s.%s has more values than its %d columns", rel.schema, rel.table, len(c.Columns))
+	}
+	r.txn.Changes = append(r.txn.Changes, c)
+	r.txnBytes += changeSize(c)
+	// Hand over the finished transactions as soon as they and the one
+	// being read would pass maxBytes together, not only at its commit.
+	if len(r.batch) > 0 && r.batchSize+r.txnBytes > r.maxBytes {
+		return r.flush()
+	}
+	return nil
+}
+
+func values(t pgoutput.Tuple) []Value {
+	if t == nil {
+		return nil
+	}
+	v := make([]Value, len(t))
+	for i, c := range t {
+		v[i] = Value{Kind: byte(c.Kind), Data: c.Data}
+	}
+	return v
+}
+
+func changeSize(c Change) int {
+	n := changeOverhead
+	for _, v := range c.New {
+		n += valueOverhead + len(v.Data)
+	}
+	for _, v := range c.Old {
+		n += valueOverhead + len(v.Data)
+	}
+	return n
+}
+
+// add appends a committed transaction to the batch, handing the batch over
+// first when the transaction would take it past maxBytes.
+func (r *reader) add(txn Txn, size int) error {
+	if len(r.batch) > 0 && r.batchSize+size > r.maxBytes {
+		if err := r.flush(); err != nil {
+			return err
+		}
+	}
+	r.batch = append(r.batch, txn)
+	r.batchSize += size
+	if r.batchSize >= r.maxBytes {
+		return r.flush()
+	}
+	return nil
+}
+
+func (r *reader) flush() error {
+	if len(r.batch) == 0 {
+		return nil
+	}
+	batch := r.batch
+	r.batch, r.batchSize = nil, 0
+	if err := r.fn(batch); err != nil {
+		return &fnError{err: err}
+	}
+	return nil
+}
