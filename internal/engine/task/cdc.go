@@ -1,0 +1,140 @@
+package task
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/migrationworks/terraform-provider-migration/internal/engine/cdc"
+	"github.com/migrationworks/terraform-provider-migration/internal/engine/cdc/pgoutput"
+	enginecopy "github.com/migrationworks/terraform-provider-migration/internal/engine/copy"
+)
+
+// cdcBatchBytes bounds the changes held in memory between the source's
+// stream and the target's transaction: memory follows the batch, not the backlog.
+const cdcBatchBytes = 32 << 20
+
+// CDCProgress is what one catch-up did.
+type CDCProgress struct {
+	// Until is the source's WAL end read when the catch-up started: every
+	// transaction committed up to it is applied when RunCDC returns nil.
+	Until pgoutput.LSN
+	// Applied is the commit LSN of the last transaction applied (the
+	// target's checkpoint).
+	Applied      pgoutput.LSN
+	Transactions int
+	Changes      int
+}
+
+// RunCDC moves a full_load_and_cdc task forward. On its first run it creates
+// the publication and the replication slot, loads every table from the
+// snapshot the slot exported (one consistent cut: no gap, no overlap), then
+// catches up; later runs resume an unfinished load and catch up from the
+// target's checkpoint to the source's WAL end read at the start.
+func (s Spec) RunCDC(ctx context.Context, o RunOptions) (enginecopy.Status, CDCProgress, *Preview, error) {
+	workers := max(s.Parallelism, 1)
+	src, tgt, err := pools(ctx, s, workers)
+	if err != nil {
+		return enginecopy.Status{}, CDCProgress{}, nil, err
+	}
+	defer src.Close()
+	defer tgt.Close()
+	pv, err := s.preview(ctx, src, tgt)
+	if err != nil {
+		return enginecopy.Status{}, CDCProgress{}, nil, err
+	}
+	if len(pv.Problems) > 0 {
+		return pv.Status, CDCProgress{}, pv, ProblemsError(pv.Problems)
+	}
+	source := cdc.Source{Config: *s.Source.Postgres}
+	slot, err := source.SlotStatus(ctx, s.Name)
+	if err != nil {
+		return pv.Status, CDCProgress{}, pv, fmt.Errorf("reading replication slot of task %s: %w", s.Name, err)
+	}
+	status := pv.Status
+	if !pv.Done() {
+		opts := enginecopy.Options{Task: s.Name, Parallelism: workers, Progress: o.Progress}
+		if !slot.Exists {
+			tables := make([]string, 0, len(pv.Plan.Tables))
+			for _, t := range pv.Plan.Tables {
+				tables = append(tables, t.Source.QualifiedName())
+			}
+			cut, hold, err := source.Setup(ctx, s.Name, tables)
+			if err != nil {
+				return status, CDCProgress{}, pv, fmt.Errorf("setting up change data capture for task %s: %w", s.Name, err)
+			}
+			// The load reads the slot's snapshot, valid while hold is open.
+			opts.Snapshot = cut.Snapshot
+			status, err = enginecopy.Run(ctx, src, tgt, pv.Plan, pv.Fingerprint, opts)
+			_ = hold.Close()
+			if err != nil {
+				return status, CDCProgress{}, pv, err
+			}
+		} else {
+			// A load cut short after the slot was made resumes on a new
+			// snapshot; replaying from the slot's consistent point makes the
+			// rows changed in between right again.
+			if status, err = enginecopy.Run(ctx, src, tgt, pv.Plan, pv.Fingerprint, opts); err != nil {
+				return status, CDCProgress{}, pv, err
+			}
+		}
+	}
+	progress, err := s.catchUp(ctx, src, tgt, source, pv)
+	return status, progress, pv, err
+}
+
+// catchUp applies every change committed up to the source's current WAL end.
+func (s Spec) catchUp(ctx context.Context, src, tgt *pgxpool.Pool, source cdc.Source, pv *Preview) (CDCProgress, error) {
+	var endText string
+	if err := src.QueryRow(ctx, `SELECT pg_current_wal_lsn()::text`).Scan(&endText); err != nil {
+		return CDCProgress{}, fmt.Errorf("reading the source's WAL end: %w", err)
+	}
+	until, err := pgoutput.ParseLSN(endText)
+	if err != nil {
+		return CDCProgress{}, err
+	}
+	applier := cdc.NewApplier(tgt, s.Name, pv.Plan)
+	checkpoint, err := applier.Checkpoint(ctx)
+	if err != nil {
+		return CDCProgress{}, err
+	}
+	p := CDCProgress{Until: until, Applied: checkpoint}
+	var mu sync.Mutex
+	err = source.Read(ctx, s.Name, checkpoint, until, cdcBatchBytes, func(batch []cdc.Txn) error {
+		lsn, err := applier.Apply(ctx, batch)
+		if err != nil {
+			return err
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		p.Applied = lsn
+		p.Transactions += len(batch)
+		for _, t := range batch {
+			p.Changes += len(t.Changes)
+		}
+		return nil
+	}, func() pgoutput.LSN {
+		mu.Lock()
+		defer mu.Unlock()
+		return p.Applied
+	})
+	if err != nil {
+		return p, fmt.Errorf("catching up task %s: %w", s.Name, err)
+	}
+	// Everything up to until is applied: confirm it, so that WAL of tables
+	// outside the publication does not pile up behind an idle slot.
+	if err := source.Advance(ctx, s.Name, until); err != nil {
+		return p, fmt.Errorf("confirming %s on the slot of task %s: %w", until, s.Name, err)
+	}
+	return p, nil
+}
+
+// Teardown drops the task's replication slot and publication on the source.
+func (s Spec) Teardown(ctx context.Context) error {
+	if s.Source.Postgres == nil {
+		return nil
+	}
+	return cdc.Source{Config: *s.Source.Postgres}.Teardown(ctx, s.Name)
+}
