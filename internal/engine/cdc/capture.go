@@ -324,26 +324,16 @@ func (s Source) Teardown(ctx context.Context, task string) error {
 
 	// Poll rather than DROP_REPLICATION_SLOT … WAIT: a backend waiting on
 	// a slot cannot be called off, and would drop it after we gave up.
-	deadline := time.Now().Add(dropWaitTimeout)
-	for {
+	err = whileSlotInUse(ctx, func() error {
 		_, err := conn.Exec(ctx, `SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1`, slot)
 		var pgErr *pgconn.PgError
-		if err == nil || errors.As(err, &pgErr) && pgErr.Code == "42704" { // undefined_object: dropped meanwhile
-			break
+		if errors.As(err, &pgErr) && pgErr.Code == "42704" { // undefined_object: dropped meanwhile
+			return nil
 		}
-		if !errors.As(err, &pgErr) || pgErr.Code != "55006" { // object_in_use: a reader still streams from it
-			return fmt.Errorf("dropping replication slot %s: %w", slot, err)
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("dropping replication slot %s: still in use after %s: %w", slot, dropWaitTimeout, err)
-		}
-		t := time.NewTimer(backoffStart)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return fmt.Errorf("dropping replication slot %s: %w", slot, ctx.Err())
-		case <-t.C:
-		}
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("dropping replication slot %s: %w", slot, err)
 	}
 	if _, err := conn.Exec(ctx, "DROP PUBLICATION IF EXISTS "+pgx.Identifier{pub}.Sanitize()); err != nil {
 		return fmt.Errorf("dropping publication %s: %w", pub, err)
@@ -378,10 +368,39 @@ func (s Source) Advance(ctx context.Context, task string, lsn pgoutput.LSN) erro
 			return nil
 		}
 	}
-	if _, err := conn.Exec(ctx, `SELECT pg_replication_slot_advance($1, $2::pg_lsn)`, slot, lsn.String()); err != nil {
+	// The walsender of a Read that just ended may hold the slot a moment longer.
+	err = whileSlotInUse(ctx, func() error {
+		_, err := conn.Exec(ctx, `SELECT pg_replication_slot_advance($1, $2::pg_lsn)`, slot, lsn.String())
+		return err
+	})
+	if err != nil {
 		return fmt.Errorf("advancing replication slot %s to %s: %w", slot, lsn, err)
 	}
 	return nil
+}
+
+// whileSlotInUse runs f again while it fails with object_in_use, that is
+// while a walsender still holds the slot (a reader streaming from it, or one
+// whose connection just closed), for at most dropWaitTimeout.
+func whileSlotInUse(ctx context.Context, f func() error) error {
+	deadline := time.Now().Add(dropWaitTimeout)
+	for {
+		err := f()
+		var pgErr *pgconn.PgError
+		if err == nil || !errors.As(err, &pgErr) || pgErr.Code != "55006" {
+			return err
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("still in use after %s: %w", dropWaitTimeout, err)
+		}
+		t := time.NewTimer(backoffStart)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
 }
 
 // Read streams the task's slot from `from` (the last applied commit LSN; 0

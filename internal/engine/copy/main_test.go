@@ -5,9 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"regexp"
-	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -21,37 +18,11 @@ import (
 // makes its own database on both.
 var srcPG, tgtPG *testenv.Postgres
 
-func TestMain(m *testing.M) { os.Exit(runTests(m)) }
-
-func runTests(m *testing.M) int {
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	var err error
-	if srcPG, err = testenv.StartPostgres(ctx, testenv.PostgresOptions{}); err != nil {
-		// A missing server is a failure, never a skip.
-		fmt.Fprintf(os.Stderr, "starting source postgres: %v\n", err)
-		return 1
-	}
-	if tgtPG, err = testenv.StartPostgres(ctx, testenv.PostgresOptions{}); err != nil {
-		fmt.Fprintf(os.Stderr, "starting target postgres: %v\n", err)
-		_ = srcPG.Stop()
-		return 1
-	}
+func TestMain(m *testing.M) {
 	// Retry-free short waits in tests that contend for a task.
 	lockWait = 2 * time.Second
-	code := m.Run()
-	for _, p := range []*testenv.Postgres{srcPG, tgtPG} {
-		if err := p.Stop(); err != nil {
-			fmt.Fprintf(os.Stderr, "stopping postgres: %v\n", err)
-			if code == 0 {
-				code = 1
-			}
-		}
-	}
-	return code
+	os.Exit(testenv.RunWithPostgres(m, 2, func(c []*testenv.Postgres) { srcPG, tgtPG = c[0], c[1] }))
 }
-
-var dbSeq atomic.Int64
 
 // env is one test's source and target databases.
 type env struct {
@@ -62,10 +33,7 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	name := fmt.Sprintf("%s_%d", strings.ToLower(regexp.MustCompile(`[^A-Za-z0-9]+`).ReplaceAllString(t.Name(), "_")), dbSeq.Add(1))
-	if len(name) > 60 {
-		name = name[len(name)-60:]
-	}
+	name := testenv.DatabaseName(t)
 	e := &env{t: t, db: name}
 	for _, pg := range []*testenv.Postgres{srcPG, tgtPG} {
 		if err := pg.CreateDatabase(t.Context(), name); err != nil {

@@ -102,14 +102,7 @@ func (b *builder) createDDL(tb *tableBuild) {
 		defs = append(defs, con)
 	}
 	stmt := "CREATE TABLE " + quoteName(tb.Target) + " (\n    " + strings.Join(defs, ",\n    ") + "\n)"
-	if src.Kind == "partitioned" && src.PartitionKey != "" {
-		if refs := b.changedRefs(tb, src.PartitionKey); len(refs) > 0 {
-			b.problem(tb.rule, fieldFor(tb, refs[0]), "Partition Key Depends on a Changed Column", fmt.Sprintf(
-				"%s is partitioned by %s, which uses %s that the copy %s; keep the partition key's columns as they are.",
-				q, src.PartitionKey, describeCols(refs), describeHow(tb, refs)))
-		}
-		stmt += " PARTITION BY " + src.PartitionKey
-	}
+	stmt += b.partitionBy(tb, src, q)
 	tb.CreateDDL = append(tb.CreateDDL, stmt)
 	if src.Kind == "partitioned" {
 		b.partitionDDL(tb, src, tb.Target, 0)
@@ -126,6 +119,20 @@ func (b *builder) targetHasSchema(s string) bool {
 		}
 	}
 	return false
+}
+
+// partitionBy renders the PARTITION BY clause of a partitioned table (what
+// names it in messages) and reports a key that uses a column the copy changes.
+func (b *builder) partitionBy(tb *tableBuild, t *catalog.Table, what string) string {
+	if t.Kind != "partitioned" || t.PartitionKey == "" {
+		return ""
+	}
+	if refs := b.changedRefs(tb, t.PartitionKey); len(refs) > 0 {
+		b.problem(tb.rule, fieldFor(tb, refs[0]), "Partition Key Depends on a Changed Column", fmt.Sprintf(
+			"%s is partitioned by %s, which uses %s that the copy %s; keep the partition key's columns as they are.",
+			what, t.PartitionKey, describeCols(refs), describeHow(tb, refs)))
+	}
+	return " PARTITION BY " + t.PartitionKey
 }
 
 func (b *builder) partitionDDL(tb *tableBuild, parent *catalog.Table, parentTarget Name, depth int) {
@@ -149,14 +156,7 @@ func (b *builder) partitionDDL(tb *tableBuild, parent *catalog.Table, parentTarg
 			continue
 		}
 		stmt := "CREATE TABLE " + quoteName(name) + " PARTITION OF " + quoteName(parentTarget) + " " + pt.PartitionBound
-		if pt.Kind == "partitioned" && pt.PartitionKey != "" {
-			if refs := b.changedRefs(tb, pt.PartitionKey); len(refs) > 0 {
-				b.problem(tb.rule, fieldFor(tb, refs[0]), "Partition Key Depends on a Changed Column", fmt.Sprintf(
-					"partition %s is partitioned by %s, which uses %s that the copy %s; keep the partition key's columns as they are.",
-					p, pt.PartitionKey, describeCols(refs), describeHow(tb, refs)))
-			}
-			stmt += " PARTITION BY " + pt.PartitionKey
-		}
+		stmt += b.partitionBy(tb, pt, "partition "+p)
 		tb.CreateDDL = append(tb.CreateDDL, stmt)
 		if pt.Kind == "partitioned" {
 			b.partitionDDL(tb, pt, name, depth+1)

@@ -1,14 +1,8 @@
 package postgres
 
 import (
-	"context"
-	"fmt"
 	"os"
-	"regexp"
-	"strings"
-	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -19,37 +13,14 @@ import (
 // writes makes its own database or role, so tests do not see each other.
 var pg *testenv.Postgres
 
-func TestMain(m *testing.M) { os.Exit(runTests(m)) }
-
-func runTests(m *testing.M) int {
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	p, err := testenv.StartPostgres(ctx, testenv.PostgresOptions{})
-	cancel()
-	if err != nil {
-		// A missing server is a failure, never a skip.
-		fmt.Fprintf(os.Stderr, "starting postgres: %v\n", err)
-		return 1
-	}
-	pg = p
-	code := m.Run()
-	if err := p.Stop(); err != nil {
-		fmt.Fprintf(os.Stderr, "stopping postgres: %v\n", err)
-		if code == 0 {
-			code = 1
-		}
-	}
-	return code
+func TestMain(m *testing.M) {
+	os.Exit(testenv.RunWithPostgres(m, 1, func(c []*testenv.Postgres) { pg = c[0] }))
 }
-
-var dbSeq atomic.Int64
 
 // newDatabase creates an empty database named after the test.
 func newDatabase(t *testing.T) string {
 	t.Helper()
-	name := fmt.Sprintf("%s_%d", strings.ToLower(regexp.MustCompile(`[^A-Za-z0-9]+`).ReplaceAllString(t.Name(), "_")), dbSeq.Add(1))
-	if len(name) > 60 {
-		name = name[len(name)-60:]
-	}
+	name := testenv.DatabaseName(t)
 	if err := pg.CreateDatabase(t.Context(), name); err != nil {
 		t.Fatal(err)
 	}

@@ -56,29 +56,28 @@ func (s Spec) RunCDC(ctx context.Context, o RunOptions) (enginecopy.Status, CDCP
 	status := pv.Status
 	if !pv.Done() {
 		opts := enginecopy.Options{Task: s.Name, Parallelism: workers, Progress: o.Progress}
+		// A load cut short after the slot was made resumes on a new
+		// snapshot; replaying from the slot's consistent point makes the
+		// rows changed in between right again.
+		var hold *cdc.Hold
 		if !slot.Exists {
 			tables := make([]string, 0, len(pv.Plan.Tables))
 			for _, t := range pv.Plan.Tables {
 				tables = append(tables, t.Source.QualifiedName())
 			}
-			cut, hold, err := source.Setup(ctx, s.Name, tables)
-			if err != nil {
+			var cut cdc.Cut
+			if cut, hold, err = source.Setup(ctx, s.Name, tables); err != nil {
 				return status, CDCProgress{}, pv, fmt.Errorf("setting up change data capture for task %s: %w", s.Name, err)
 			}
 			// The load reads the slot's snapshot, valid while hold is open.
 			opts.Snapshot = cut.Snapshot
-			status, err = enginecopy.Run(ctx, src, tgt, pv.Plan, pv.Fingerprint, opts)
-			_ = hold.Close()
-			if err != nil {
-				return status, CDCProgress{}, pv, err
-			}
-		} else {
-			// A load cut short after the slot was made resumes on a new
-			// snapshot; replaying from the slot's consistent point makes the
-			// rows changed in between right again.
-			if status, err = enginecopy.Run(ctx, src, tgt, pv.Plan, pv.Fingerprint, opts); err != nil {
-				return status, CDCProgress{}, pv, err
-			}
+		}
+		status, err = enginecopy.Run(ctx, src, tgt, pv.Plan, pv.Fingerprint, opts)
+		// The slot is busy on hold's connection until it closes: end it
+		// before the catch-up streams from the slot (Close of nil is a no-op).
+		_ = hold.Close()
+		if err != nil {
+			return status, CDCProgress{}, pv, err
 		}
 	}
 	progress, err := s.catchUp(ctx, src, tgt, source, pv)

@@ -245,7 +245,7 @@ func (s Spec) Run(ctx context.Context, o RunOptions) (enginecopy.Status, *Previe
 		return pv.Status, pv, ProblemsError(pv.Problems)
 	}
 	if pv.Reload {
-		if err := s.reload(ctx, src, tgt, pv); err != nil {
+		if err := s.dropLoaded(ctx, tgt, pv.Status); err != nil {
 			return pv.Status, pv, err
 		}
 		if pv, err = s.preview(ctx, src, tgt); err != nil {
@@ -258,17 +258,18 @@ func (s Spec) Run(ctx context.Context, o RunOptions) (enginecopy.Status, *Previe
 	return status, pv, err
 }
 
-// reload drops what the task loaded for its previous mapping and forgets it.
-func (s Spec) reload(ctx context.Context, _, tgt *pgxpool.Pool, pv *Preview) error {
-	old := &plan.Plan{}
-	for _, t := range pv.Status.Tables {
-		old.Tables = append(old.Tables, plan.Table{Target: t.TargetName})
+// dropLoaded drops the tables the task loaded (as status records them) and
+// forgets the task: a reload, or a destroy with drop_target.
+func (s Spec) dropLoaded(ctx context.Context, tgt *pgxpool.Pool, status enginecopy.Status) error {
+	loaded := &plan.Plan{}
+	for _, t := range status.Tables {
+		loaded.Tables = append(loaded.Tables, plan.Table{Target: t.TargetName})
 	}
-	if err := enginecopy.DropTargets(ctx, tgt, old); err != nil {
-		return fmt.Errorf("reloading task %s: dropping the tables it loaded: %w", s.Name, err)
+	if err := enginecopy.DropTargets(ctx, tgt, loaded); err != nil {
+		return fmt.Errorf("task %s: dropping the tables it loaded: %w", s.Name, err)
 	}
 	if err := enginecopy.Forget(ctx, tgt, s.Name); err != nil {
-		return fmt.Errorf("reloading task %s: %w", s.Name, err)
+		return fmt.Errorf("task %s: %w", s.Name, err)
 	}
 	return nil
 }
@@ -302,11 +303,7 @@ func (s Spec) Delete(ctx context.Context, dropTarget bool) error {
 		if err != nil {
 			return err
 		}
-		pv := &Preview{Status: status}
-		if err := s.reload(ctx, nil, tgt, pv); err != nil {
-			return err
-		}
-		return nil
+		return s.dropLoaded(ctx, tgt, status)
 	}
 	return enginecopy.Forget(ctx, tgt, s.Name)
 }

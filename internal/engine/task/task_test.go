@@ -9,6 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	enginecopy "github.com/migrationworks/terraform-provider-migration/internal/engine/copy"
 	"github.com/migrationworks/terraform-provider-migration/internal/engine/endpoint"
 	"github.com/migrationworks/terraform-provider-migration/internal/engine/plan"
 	"github.com/migrationworks/terraform-provider-migration/internal/engine/postgres"
@@ -18,17 +19,7 @@ import (
 var pg *testenv.Postgres
 
 func TestMain(m *testing.M) {
-	p, err := testenv.StartPostgres(context.Background(), testenv.PostgresOptions{})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "starting PostgreSQL:", err)
-		os.Exit(1)
-	}
-	pg = p
-	code := m.Run()
-	if err := pg.Stop(); err != nil {
-		fmt.Fprintln(os.Stderr, "stopping PostgreSQL:", err)
-	}
-	os.Exit(code)
+	os.Exit(testenv.RunWithPostgres(m, 1, func(c []*testenv.Postgres) { pg = c[0] }))
 }
 
 func spec(src, tgt, mode string) Spec {
@@ -107,7 +98,12 @@ ANALYZE;`); err != nil {
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); write(0, 3000) }()
-	_, p1, _, err := s.RunCDC(ctx, RunOptions{})
+	// Writes made from within the load certainly fall after the cut and
+	// before the catch-up's WAL end, whatever the writer's pace.
+	var duringLoad sync.Once
+	_, p1, _, err := s.RunCDC(ctx, RunOptions{Progress: func(enginecopy.Event) {
+		duringLoad.Do(func() { write(5000, 5300) })
+	}})
 	wg.Wait()
 	if err != nil {
 		t.Fatalf("first run: %v", err)
