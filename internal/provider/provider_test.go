@@ -25,6 +25,7 @@ var testAccProtoV6ProviderFactories = map[string]func() (tfprotov6.ProviderServe
 var shared struct {
 	mu       sync.Mutex
 	pg       *testenv.Postgres
+	cdcSrc   *testenv.Postgres
 	dynalite *testenv.Dynalite
 	s3       *testenv.S3Server
 }
@@ -32,8 +33,10 @@ var shared struct {
 func TestMain(m *testing.M) {
 	code := m.Run()
 	shared.mu.Lock()
-	if shared.pg != nil {
-		_ = shared.pg.Stop()
+	for _, pg := range []*testenv.Postgres{shared.pg, shared.cdcSrc} {
+		if pg != nil {
+			_ = pg.Stop()
+		}
 	}
 	if shared.dynalite != nil {
 		_ = shared.dynalite.Stop()
@@ -65,6 +68,24 @@ func sharedPostgres(t *testing.T) *testenv.Postgres {
 		shared.pg = pg
 	}
 	return shared.pg
+}
+
+// sharedCDCSource is a second cluster for change data capture sources: the
+// targets' writes on the first then add no WAL behind the sources' slots,
+// as with separate servers in production.
+func sharedCDCSource(t *testing.T) *testenv.Postgres {
+	t.Helper()
+	skipUnlessAcc(t)
+	shared.mu.Lock()
+	defer shared.mu.Unlock()
+	if shared.cdcSrc == nil {
+		pg, err := testenv.StartPostgres(context.Background(), testenv.PostgresOptions{})
+		if err != nil {
+			t.Fatalf("starting PostgreSQL: %v", err)
+		}
+		shared.cdcSrc = pg
+	}
+	return shared.cdcSrc
 }
 
 func sharedDynalite(t *testing.T) *testenv.Dynalite {

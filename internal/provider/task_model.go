@@ -29,7 +29,20 @@ type taskModel struct {
 	StartedAt        types.String   `tfsdk:"started_at"`
 	FinishedAt       types.String   `tfsdk:"finished_at"`
 	LastError        types.String   `tfsdk:"last_error"`
+	CDC              *taskCDC       `tfsdk:"cdc"`
+	ConfirmedLSN     types.String   `tfsdk:"confirmed_lsn"`
+	SourceWALLSN     types.String   `tfsdk:"source_wal_lsn"`
+	LagBytes         types.Int64    `tfsdk:"lag_bytes"`
+	LagSeconds       types.Float64  `tfsdk:"lag_seconds"`
+	PendingChanges   types.Int64    `tfsdk:"pending_changes"`
+	RetainedWALBytes types.Int64    `tfsdk:"retained_wal_bytes"`
+	SlotHealth       types.String   `tfsdk:"slot_health"`
 	Timeouts         timeouts.Value `tfsdk:"timeouts"`
+}
+
+type taskCDC struct {
+	Enabled           types.Bool  `tfsdk:"enabled"`
+	WarnRetainedWALMB types.Int64 `tfsdk:"warn_retained_wal_mb"`
 }
 
 type taskTable struct {

@@ -26,6 +26,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-log/tflog"
 
 	"github.com/migrationworks/terraform-provider-migration/internal/engine"
+	"github.com/migrationworks/terraform-provider-migration/internal/engine/cdc"
 	enginecopy "github.com/migrationworks/terraform-provider-migration/internal/engine/copy"
 	"github.com/migrationworks/terraform-provider-migration/internal/engine/endpoint"
 	"github.com/migrationworks/terraform-provider-migration/internal/engine/plan"
@@ -98,8 +99,12 @@ func (r *taskResource) Schema(ctx context.Context, _ resource.SchemaRequest, res
 			},
 			"mode": schema.StringAttribute{
 				Optional: true, Computed: true, Default: stringdefault.StaticString(task.ModeFullLoad),
-				MarkdownDescription: "`full_load` (copy once), `full_load_and_cdc` (copy, then follow the source's " +
-					"changes) or `cdc_only`. Defaults to `full_load`. This version runs `full_load` from PostgreSQL to PostgreSQL.",
+				MarkdownDescription: "`full_load` (copy once), `full_load_and_cdc` (copy from the snapshot of a new " +
+					"replication slot, then replay the source's changes from the slot's consistent point on every apply) or " +
+					"`cdc_only` (replay changes committed after the slot's creation into tables that already hold the " +
+					"source's rows, or start empty; nothing is copied). Defaults to `full_load`. PostgreSQL to PostgreSQL. " +
+					"Turning a loaded `full_load` task to `full_load_and_cdc` reloads it; turning a CDC task to " +
+					"`full_load` drops its slot and publication.",
 				Validators: []validator.String{stringvalidator.OneOf(task.ModeFullLoad, task.ModeFullLoadAndCDC, task.ModeCDCOnly)},
 			},
 			"tables": schema.ListNestedAttribute{
@@ -146,7 +151,9 @@ func (r *taskResource) Schema(ctx context.Context, _ resource.SchemaRequest, res
 			"wait_for": schema.StringAttribute{
 				Optional: true, Computed: true, Default: stringdefault.StaticString("full_load"),
 				MarkdownDescription: "What apply waits for: `full_load` (the copy, keys, indexes and foreign keys are done), " +
-					"`none` (create the target tables and record the task; copy nothing yet) or `cdc_synced`. Defaults to `full_load`.",
+					"`none` (create the target tables and record the task; copy nothing yet) or `cdc_synced` (CDC modes: " +
+					"also replay the changes made during the load, up to the source's WAL end read after it). Defaults to " +
+					"`full_load`. Once the load is done, every apply of a CDC task catches up, whatever `wait_for` says.",
 				Validators: []validator.String{stringvalidator.OneOf("none", "full_load", "cdc_synced")},
 			},
 			"on_destroy": schema.StringAttribute{
@@ -173,6 +180,9 @@ func (r *taskResource) Schema(ctx context.Context, _ resource.SchemaRequest, res
 			"timeouts":    timeouts.Attributes(ctx, timeouts.Opts{Create: true, Update: true, Delete: true}),
 		},
 	}
+	for name, a := range cdcAttributes() {
+		resp.Schema.Attributes[name] = a
+	}
 }
 
 // taskSpec resolves the model's endpoints and rules into an engine task.
@@ -197,13 +207,10 @@ func (r *taskResource) taskSpec(m taskModel) (task.Spec, diag.Diagnostics) {
 		}
 		*side.spec = spec
 	}
-	if s.Mode != task.ModeFullLoad {
-		diags.AddAttributeError(path.Root("mode"), "Mode Not Available Yet",
-			fmt.Sprintf("mode %q (change data capture) is not available in this version of the provider; use mode = \"full_load\".", s.Mode))
-	}
-	if m.WaitFor.ValueString() == "cdc_synced" {
+	if m.WaitFor.ValueString() == "cdc_synced" && !m.cdcMode() {
 		diags.AddAttributeError(path.Root("wait_for"), "Invalid Wait Condition",
-			"wait_for = \"cdc_synced\" needs a CDC mode; with mode = \"full_load\" use \"full_load\" or \"none\".")
+			"wait_for = \"cdc_synced\" needs a CDC mode; with mode = \"full_load\" use \"full_load\" or \"none\", "+
+				"or set mode = \"full_load_and_cdc\".")
 	}
 	for i, t := range m.Tables {
 		if t.DynamoDB != nil {
@@ -218,6 +225,10 @@ func (r *taskResource) taskSpec(m taskModel) (task.Spec, diag.Diagnostics) {
 func problemDiags(ps []plan.Problem) diag.Diagnostics {
 	var diags diag.Diagnostics
 	for _, p := range ps {
+		if p.Attribute != "" {
+			diags.AddAttributeError(path.Root(p.Attribute), p.Summary, p.Detail)
+			continue
+		}
 		at := path.Root("tables")
 		if p.Rule >= 0 {
 			at = at.AtListIndex(p.Rule)
@@ -241,6 +252,7 @@ func (r *taskResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRe
 			resp.Diagnostics.AddWarning("Destroy Drops Target Tables",
 				fmt.Sprintf("Task %s has on_destroy = \"drop_target\": destroying it drops every table it loaded on the target.", state.Name.ValueString()))
 		}
+		r.warnUnconsumed(ctx, &resp.Diagnostics, state, "Destroying", "destroy")
 		return
 	}
 	var m taskModel
@@ -260,6 +272,9 @@ func (r *taskResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRe
 	if !req.State.Raw.IsNull() {
 		prior = &taskModel{}
 		resp.Diagnostics.Append(req.State.Get(ctx, prior)...)
+	}
+	if prior != nil && prior.Name.ValueString() != m.Name.ValueString() {
+		r.warnUnconsumed(ctx, &resp.Diagnostics, *prior, "Replacing", "replace")
 	}
 	started := time.Now()
 	pv, err := spec.Preview(ctx)
@@ -281,19 +296,75 @@ func (r *taskResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRe
 		return
 	}
 	m.Fingerprint = types.StringValue(pv.Fingerprint)
-	resp.Diagnostics.AddWarning(previewSummary(spec, pv, prior))
+	title, text := previewSummary(spec, pv, prior)
+	var b strings.Builder
+	b.WriteString(text)
+	cdcSummary(&b, spec, m, pv)
+	resp.Diagnostics.AddWarning(title, b.String())
+	cdcWarnings(&resp.Diagnostics, spec, m, pv)
+	// The framework leaves computed attributes unknown when the
+	// configuration changed: an update is planned anyway.
+	configChanged := m.Phase.IsUnknown()
 	// An unfinished task plans an update, so that the next apply resumes it
-	// (unless the user asked apply not to copy).
+	// (unless the user asked apply not to copy); so does a CDC task whose
+	// source has changes the target lacks.
 	switch {
 	case prior == nil || pv.Reload || (!pv.Done() && m.WaitFor.ValueString() != "none"):
 		unknownStatus(&m)
+		m.unknownCDC()
+		if !m.cdcMode() {
+			m.setCDCNull()
+		}
 	case pv.Done():
 		// An in-place change of a finished task copies nothing: its status
 		// stays as it is, and the plan says so.
 		m.Phase, m.RowsCopied, m.Progress = prior.Phase, prior.RowsCopied, prior.Progress
 		m.StartedAt, m.FinishedAt, m.LastError = prior.StartedAt, prior.FinishedAt, prior.LastError
+		switch {
+		case !m.cdcMode():
+			m.setCDCNull() // an update when the task leaves a CDC mode
+		case configChanged || (!m.cdcPaused() && pv.CDC.CatchUpDue()):
+			m.unknownCDC()
+		default:
+			m.copyCDC(*prior)
+		}
 	}
 	resp.Diagnostics.Append(resp.Plan.Set(ctx, m)...)
+}
+
+// warnUnconsumed warns at plan time when destroying or replacing a CDC task
+// would drop a slot that still holds changes the target has not applied.
+func (r *taskResource) warnUnconsumed(ctx context.Context, diags *diag.Diagnostics, state taskModel, doing, verb string) {
+	if !state.cdcMode() {
+		return
+	}
+	spec, d := r.taskSpec(state)
+	if d.HasError() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, taskPreviewTimeout)
+	defer cancel()
+	st, err := spec.CDC(ctx, true)
+	if err != nil {
+		diags.AddWarning("Replication Slot Not Checked",
+			fmt.Sprintf("%s task %s drops its replication slot %s, which could not be read to count the changes it still holds: %v",
+				doing, spec.Name, cdc.SlotName(spec.Name), err))
+		return
+	}
+	if !st.Slot.Exists || st.EstimatedChanges() == 0 {
+		return
+	}
+	count := "an unknown number of"
+	if n := st.EstimatedChanges(); n > 0 {
+		count = fmt.Sprintf("%d", n)
+		if st.Pending.More {
+			count = "about " + count
+		}
+	}
+	diags.AddWarning("Replication Slot Holds Unapplied Changes",
+		fmt.Sprintf("%s task %s drops replication slot %s, which still holds %s changes (%s of WAL) that the target "+
+			"has not applied: they will never reach the target. To keep them, apply the task first (it catches up), then %s it.",
+			doing, spec.Name, cdc.SlotName(spec.Name), count, humanBytes(st.Slot.LagBytes), verb))
 }
 
 // previewSummary is the plan warning a reviewer reads.
@@ -309,6 +380,9 @@ func previewSummary(spec task.Spec, pv *task.Preview, prior *taskModel) (string,
 	switch {
 	case prior == nil && pv.Status.Exists:
 		fmt.Fprintf(&b, "Task %s already has checkpoints on the target (phase %s): apply resumes them.\n", spec.Name, pv.Status.Phase)
+	case pv.Reload && pv.ReloadReason != "":
+		fmt.Fprintf(&b, "RELOAD: %s. Apply drops the %d tables this task loaded and copies them again from a new replication slot's snapshot.\n",
+			pv.ReloadReason, len(pv.Status.Tables))
 	case pv.Reload:
 		fmt.Fprintf(&b, "RELOAD: the mapping changed (fingerprint %s → %s). Apply drops the %d tables this task loaded and copies them again.\n",
 			short(pv.Status.Fingerprint), short(pv.Fingerprint), len(pv.Status.Tables))
@@ -322,7 +396,14 @@ func previewSummary(spec task.Spec, pv *task.Preview, prior *taskModel) (string,
 		}
 		fmt.Fprintf(&b, "Task %s is %s: %d of %d chunks copied. Apply resumes from the last checkpoint.\n", spec.Name, orPending(pv.Status.Phase), done, total)
 	}
-	fmt.Fprintf(&b, "Full load of %d tables, about %d rows, %s, from %s to %s:\n", len(pv.Plan.Tables), rows, humanBytes(bytes), spec.Source.Target(), spec.Target.Target())
+	what := "Full load"
+	switch spec.Mode {
+	case task.ModeFullLoadAndCDC:
+		what = "Full load and change data capture"
+	case task.ModeCDCOnly:
+		what = "Change data capture only (no rows copied)"
+	}
+	fmt.Fprintf(&b, "%s of %d tables, about %d rows, %s, from %s to %s:\n", what, len(pv.Plan.Tables), rows, humanBytes(bytes), spec.Source.Target(), spec.Target.Target())
 	for _, t := range pv.Plan.Tables {
 		state := "create"
 		if t.Exists {
@@ -378,19 +459,21 @@ func humanBytes(b int64) string {
 }
 
 func (r *taskResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
-	r.run(ctx, req.Plan, &resp.State, &resp.Diagnostics, timeouts.Value.Create)
+	r.run(ctx, req.Plan, &resp.State, &resp.Diagnostics, timeouts.Value.Create, true)
 }
 
 func (r *taskResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
-	r.run(ctx, req.Plan, &resp.State, &resp.Diagnostics, timeouts.Value.Update)
+	r.run(ctx, req.Plan, &resp.State, &resp.Diagnostics, timeouts.Value.Update, false)
 }
 
 // run is create and update: move the task forward within the timeout. When
-// time runs out, or the copy stops on an error after it started, progress is
+// time runs out, or the load stops on an error after it started, progress is
 // saved and apply ends with a warning, not an error: a failed create would
-// taint the task, and replacing it would throw the copy away.
+// taint the task, and replacing it would throw the copy away. A change the
+// target cannot take during an update's catch-up is an error (the task
+// stops there, its checkpoint saved).
 func (r *taskResource) run(ctx context.Context, planned tfsdk.Plan, state *tfsdk.State, diags *diag.Diagnostics,
-	timeout func(timeouts.Value, context.Context, time.Duration) (time.Duration, diag.Diagnostics)) {
+	timeout func(timeouts.Value, context.Context, time.Duration) (time.Duration, diag.Diagnostics), creating bool) {
 	var m taskModel
 	diags.Append(planned.Get(ctx, &m)...)
 	if diags.HasError() {
@@ -407,21 +490,39 @@ func (r *taskResource) run(ctx context.Context, planned tfsdk.Plan, state *tfsdk
 	runCtx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
 	progress := newProgressLog(ctx)
-	tflog.Info(ctx, "moving the task forward", map[string]any{"parallelism": spec.Parallelism, "wait_for": m.WaitFor.ValueString(), "timeout": limit.String()})
-	status, pv, err := spec.Run(runCtx, task.RunOptions{PrepareOnly: m.WaitFor.ValueString() == "none", Progress: progress.event})
+	tflog.Info(ctx, "moving the task forward", map[string]any{"mode": spec.Mode, "parallelism": spec.Parallelism, "wait_for": m.WaitFor.ValueString(), "timeout": limit.String()})
+	opts := task.RunOptions{PrepareOnly: m.WaitFor.ValueString() == "none", Progress: progress.event}
+	var (
+		status   enginecopy.Status
+		caughtUp task.CDCProgress
+		pv       *task.Preview
+		err      error
+	)
+	if m.cdcMode() {
+		opts.CDC = task.CDCOptions{CatchUpAfterLoad: m.WaitFor.ValueString() == "cdc_synced", Paused: m.cdcPaused(), Batch: progress.batch}
+		status, caughtUp, pv, err = spec.RunCDC(runCtx, opts)
+	} else {
+		status, pv, err = spec.Run(runCtx, opts)
+	}
 	m.ID = m.Name
 	if pv != nil && pv.Fingerprint != "" {
 		m.Fingerprint = types.StringValue(pv.Fingerprint)
 	}
 	diags.Append(m.setStatus(status)...)
+	r.recordCDC(ctx, spec, &m, caughtUp)
+	loaded := status.Phase == enginecopy.PhaseDone
 	switch {
 	case err == nil:
-		diags.AddWarning("Migration Task Applied", progress.summary(status))
+		diags.AddWarning("Migration Task Applied", progress.summary(status, caughtUp))
 	case errors.Is(err, context.DeadlineExceeded) && runCtx.Err() != nil:
-		diags.AddWarning("Full Load Not Finished",
+		what := "Full Load Not Finished"
+		if loaded {
+			what = "Catch-Up Not Finished"
+		}
+		diags.AddWarning(what,
 			fmt.Sprintf("The %s timeout ended before task %s finished; its progress is saved on the target. "+
 				"The next plan shows the task pending and the next apply resumes from the last checkpoint.\n\n%s",
-				limit, spec.Name, progress.summary(status)))
+				limit, spec.Name, progress.summary(status, caughtUp)))
 	case pv == nil || len(pv.Problems) > 0 || !status.Exists:
 		// Nothing was written: an ordinary error.
 		if pv != nil && len(pv.Problems) > 0 {
@@ -430,13 +531,44 @@ func (r *taskResource) run(ctx context.Context, planned tfsdk.Plan, state *tfsdk
 			r.addTaskError(diags, "Unable to Run Migration Task", spec, err)
 		}
 		return
+	case loaded && m.cdcMode() && !creating:
+		m.LastError = types.StringValue(err.Error())
+		diags.AddError("Change Data Capture Stopped",
+			fmt.Sprintf("Task %s stopped replaying the source's changes: %s\n\nEverything before that transaction is applied "+
+				"and confirmed; the next apply retries from there. Fix the target (or the mapping) so it can take the change.\n\n%s",
+				spec.Name, err, progress.summary(status, caughtUp)))
 	default:
 		m.LastError = types.StringValue(err.Error())
-		diags.AddWarning("Full Load Stopped",
+		diags.AddWarning("Migration Task Stopped",
 			fmt.Sprintf("Task %s stopped on an error; its progress is saved on the target and the next apply "+
 				"resumes from the last checkpoint.\n\nError: %s", spec.Name, err))
 	}
 	diags.Append(state.Set(ctx, m)...)
+}
+
+// recordCDC fills the capture attributes the plan left unknown after an
+// apply: from the catch-up when there was one (nothing up to its WAL end is
+// pending), else from a fresh look at the slot.
+func (r *taskResource) recordCDC(ctx context.Context, spec task.Spec, m *taskModel, caughtUp task.CDCProgress) {
+	if !m.ConfirmedLSN.IsUnknown() {
+		return
+	}
+	if !m.cdcMode() {
+		m.setCDCNull()
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), taskPreviewTimeout)
+	defer cancel()
+	st, err := spec.CDC(ctx, caughtUp.Until == 0)
+	if err != nil {
+		tflog.Warn(ctx, "replication slot not read after apply", map[string]any{"error": err.Error()})
+		st = task.CDCState{Enabled: true, Slot: cdc.SlotStatus{CurrentLSN: caughtUp.Until}, Checkpoint: caughtUp.Applied, Started: caughtUp.Until != 0}
+	}
+	if caughtUp.Until != 0 {
+		m.setCaughtUp(st, caughtUp)
+		return
+	}
+	m.setCDC(st)
 }
 
 func (r *taskResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
@@ -458,6 +590,13 @@ func (r *taskResource) Read(ctx context.Context, req resource.ReadRequest, resp 
 		return
 	}
 	resp.Diagnostics.Append(m.setStatus(status)...)
+	if m.cdcMode() {
+		if st, err := spec.CDC(ctx, true); err != nil {
+			tflog.Debug(ctx, "replication slot not refreshed", map[string]any{"task": spec.Name, "error": err.Error()})
+		} else {
+			m.setCDC(st)
+		}
+	}
 	resp.Diagnostics.Append(resp.State.Set(ctx, m)...)
 }
 
@@ -532,8 +671,17 @@ func (p *progressLog) event(e enginecopy.Event) {
 	tflog.Info(p.ctx, msg, fields)
 }
 
-// summary is the per-table report apply prints.
-func (p *progressLog) summary(s enginecopy.Status) string {
+// batch logs each batch of source transactions applied.
+func (p *progressLog) batch(c task.CDCProgress) {
+	fields := map[string]any{"transactions": c.Transactions, "changes": c.Changes, "applied_lsn": c.Applied.String(), "until_lsn": c.Until.String()}
+	if s := time.Since(p.started).Seconds(); s > 0 {
+		fields["changes_per_s"] = int64(float64(c.Changes) / s)
+	}
+	tflog.Info(p.ctx, "changes applied", fields)
+}
+
+// summary is the per-table report apply prints, and the catch-up's.
+func (p *progressLog) summary(s enginecopy.Status, c task.CDCProgress) string {
 	var b strings.Builder
 	elapsed := time.Since(p.started)
 	var rows int64
@@ -552,6 +700,13 @@ func (p *progressLog) summary(s enginecopy.Status) string {
 			line += fmt.Sprintf("  %s  %.0f rows/s", d.Round(time.Millisecond), float64(t.Rows)/d.Seconds())
 		}
 		b.WriteString(line)
+	}
+	if c.Until != 0 {
+		fmt.Fprintf(&b, "\nChange data capture: %d changes in %d transactions applied", c.Changes, c.Transactions)
+		if secs := elapsed.Seconds(); secs > 0 && c.Changes > 0 {
+			fmt.Fprintf(&b, " (%.0f changes/s this apply)", float64(c.Changes)/secs)
+		}
+		fmt.Fprintf(&b, "; target at %s, catching up to %s (the source's WAL end when the catch-up started).", c.Applied, c.Until)
 	}
 	return b.String()
 }

@@ -8,10 +8,12 @@ provider "migration" {
 }
 
 resource "migration_task" "shop" {
-  name               = "shop" # checkpoints on the target are keyed by it
+  name               = "shop" # checkpoints, replication slot and publication are keyed by it
   source_endpoint_id = migration_endpoint.legacy.id
   target_endpoint_id = migration_endpoint.aurora.id
-  mode               = "full_load"
+  # Load from a replication slot's snapshot, then replay the source's changes
+  # on every apply (the plan shows an update whenever changes are pending).
+  mode = "full_load_and_cdc"
 
   tables = [
     # Every table of the schema, same names on the target...
@@ -31,14 +33,17 @@ resource "migration_task" "shop" {
   ]
 
   parallelism = 4
-  wait_for    = "full_load"
+  wait_for    = "cdc_synced" # the first apply also replays the changes made during the load
   on_destroy  = "keep_target"
+  cdc         = { enabled = true, warn_retained_wal_mb = 2048 }
   timeouts    = { create = "2h", update = "30m" }
 }
 
 output "shop_migration" {
   value = {
-    phase       = migration_task.shop.phase
-    rows_copied = migration_task.shop.rows_copied
+    phase         = migration_task.shop.phase
+    rows_copied   = migration_task.shop.rows_copied
+    confirmed_lsn = migration_task.shop.confirmed_lsn
+    lag_seconds   = migration_task.shop.lag_seconds
   }
 }

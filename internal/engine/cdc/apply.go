@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -32,6 +33,9 @@ type Applier struct {
 	order []*applyTable
 	// ready is set once _migration.cdc is known to exist.
 	ready atomic.Bool
+	// complete is set once every target table is known to have every
+	// planned column (see addPlannedColumns).
+	complete atomic.Bool
 }
 
 // applyTable is what the plan says about one table.
@@ -51,6 +55,7 @@ type applyTable struct {
 type applyCol struct {
 	source  string // source column name
 	srcType string // source type as format_type prints it
+	tgtType string // target type, as planned
 	target  string // target column name
 	expr    string // SQL over the quoted source column giving the target value
 }
@@ -83,7 +88,7 @@ func NewApplier(tgt *pgxpool.Pool, task string, p *plan.Plan) *Applier {
 			if typ == "" {
 				typ = c.TargetType
 			}
-			at.cols = append(at.cols, applyCol{source: c.Source, srcType: typ, target: c.Target, expr: expr})
+			at.cols = append(at.cols, applyCol{source: c.Source, srcType: typ, tgtType: c.TargetType, target: c.Target, expr: expr})
 		}
 		for _, k := range t.Key {
 			i, ok := idx[k]
@@ -161,6 +166,53 @@ func (a *Applier) Checkpoint(ctx context.Context) (pgoutput.LSN, error) {
 	return readCheckpoint(ctx, a.tgt, a.task, "")
 }
 
+// Start records lsn (the slot's consistent point) as the task's checkpoint
+// unless it already has one: from then on the target knows that capture
+// was set up, and a slot that disappears is noticed rather than recreated.
+func (a *Applier) Start(ctx context.Context, lsn pgoutput.LSN) error {
+	if err := a.ensureCheckpointTable(ctx); err != nil {
+		return err
+	}
+	if _, err := a.tgt.Exec(ctx, `INSERT INTO _migration.cdc (task, lsn) VALUES ($1, $2::text::pg_lsn)
+ON CONFLICT (task) DO NOTHING`, a.task, lsn.String()); err != nil {
+		return fmt.Errorf("recording the start %s of task %s: %w", lsn, a.task, err)
+	}
+	return nil
+}
+
+// ReadCheckpoint reads the task's checkpoint without writing anything (plan
+// time): ok is false when capture was never set up for the task.
+func ReadCheckpoint(ctx context.Context, tgt *pgxpool.Pool, task string) (lsn pgoutput.LSN, appliedAt time.Time, ok bool, err error) {
+	var s *string
+	err = tgt.QueryRow(ctx, `SELECT to_regclass('_migration.cdc')::text`).Scan(&s)
+	if err != nil || s == nil {
+		return 0, time.Time{}, false, err
+	}
+	var text string
+	err = tgt.QueryRow(ctx, `SELECT lsn::text, applied_at FROM _migration.cdc WHERE task = $1`, task).Scan(&text, &appliedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, time.Time{}, false, nil
+	}
+	if err != nil {
+		return 0, time.Time{}, false, fmt.Errorf("reading the checkpoint of task %s: %w", task, err)
+	}
+	lsn, err = pgoutput.ParseLSN(text)
+	return lsn, appliedAt, err == nil, err
+}
+
+// Forget deletes the task's checkpoint (destroy).
+func Forget(ctx context.Context, tgt *pgxpool.Pool, task string) error {
+	var table *string
+	err := tgt.QueryRow(ctx, `SELECT to_regclass('_migration.cdc')::text`).Scan(&table)
+	if err == nil && table != nil {
+		_, err = tgt.Exec(ctx, `DELETE FROM _migration.cdc WHERE task = $1`, task)
+	}
+	if err != nil {
+		return fmt.Errorf("forgetting the checkpoint of task %s: %w", task, err)
+	}
+	return nil
+}
+
 func readCheckpoint(ctx context.Context, q interface {
 	QueryRow(context.Context, string, ...any) pgx.Row
 }, task, lock string) (pgoutput.LSN, error) {
@@ -207,6 +259,9 @@ func (a *Applier) Apply(ctx context.Context, txns []Txn) (lsn pgoutput.LSN, err 
 	if err != nil {
 		return 0, err
 	}
+	if err := a.addPlannedColumns(ctx, tx); err != nil {
+		return 0, err
+	}
 	b := &applyBatch{a: a, tx: tx, pending: map[*applyTable]*applyPending{}}
 	last := cp
 	for i := range txns {
@@ -237,7 +292,59 @@ ON CONFLICT (task) DO UPDATE SET lsn = excluded.lsn, applied_at = excluded.appli
 	if err := tx.Commit(ctx); err != nil {
 		return 0, fmt.Errorf("committing changes of task %s up to %s: %w", a.task, last, err)
 	}
+	a.complete.Store(true)
 	return last, nil
+}
+
+// addPlannedColumns adds to the target tables the planned columns they
+// lack: the plan is built from the source as it is now, and a column added
+// on the source after the load (and before this Applier) is in the plan
+// but not yet on the target. Once per Applier, in the apply's transaction.
+func (a *Applier) addPlannedColumns(ctx context.Context, tx pgx.Tx) error {
+	if a.complete.Load() || len(a.order) == 0 {
+		return nil
+	}
+	names := make([]string, len(a.order))
+	for i, at := range a.order {
+		names[i] = at.ident
+	}
+	rows, err := tx.Query(ctx, `
+		SELECT t.i::int, a.attname FROM unnest($1::text[]) WITH ORDINALITY AS t(name, i)
+		JOIN pg_attribute a ON a.attrelid = to_regclass(t.name)
+		WHERE a.attnum > 0 AND NOT a.attisdropped`, names)
+	if err != nil {
+		return fmt.Errorf("reading the target's columns: %w", err)
+	}
+	has := map[int]map[string]bool{}
+	for rows.Next() {
+		var i int
+		var col string
+		if err := rows.Scan(&i, &col); err != nil {
+			rows.Close()
+			return fmt.Errorf("reading the target's columns: %w", err)
+		}
+		if has[i-1] == nil {
+			has[i-1] = map[string]bool{}
+		}
+		has[i-1][col] = true
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("reading the target's columns: %w", err)
+	}
+	for i, at := range a.order {
+		if has[i] == nil {
+			continue // no such table: the first change to it says so
+		}
+		for _, c := range at.cols {
+			if has[i][c.target] || c.tgtType == "" {
+				continue
+			}
+			if _, err := tx.Exec(ctx, "ALTER TABLE "+at.ident+" ADD COLUMN IF NOT EXISTS "+pgx.Identifier{c.target}.Sanitize()+" "+c.tgtType); err != nil {
+				return &ApplyError{Table: at.target, Err: fmt.Errorf("adding column %s, added on the source since the load: %w", c.target, err)}
+			}
+		}
+	}
+	return nil
 }
 
 // applyBatch is one Apply's state.

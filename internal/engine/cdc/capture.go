@@ -222,10 +222,13 @@ func (s Source) Setup(ctx context.Context, task string, tables []string) (Cut, *
 	if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_publication WHERE pubname = $1)`, pub).Scan(&pubExists); err != nil {
 		return Cut{}, nil, fmt.Errorf("looking up publication %s: %w", pub, err)
 	}
+	// A partitioned table's changes are published as its root's, the
+	// table the plan copies and the target has.
 	pubIdent := pgx.Identifier{pub}.Sanitize()
-	sql := "CREATE PUBLICATION " + pubIdent + " FOR TABLE " + strings.Join(quoted, ", ")
+	sql := "CREATE PUBLICATION " + pubIdent + " FOR TABLE " + strings.Join(quoted, ", ") + " WITH (publish_via_partition_root = true)"
 	if pubExists {
-		sql = "ALTER PUBLICATION " + pubIdent + " SET TABLE " + strings.Join(quoted, ", ")
+		sql = "ALTER PUBLICATION " + pubIdent + " SET TABLE " + strings.Join(quoted, ", ") +
+			"; ALTER PUBLICATION " + pubIdent + " SET (publish_via_partition_root = true)"
 	}
 	if _, err := conn.Exec(ctx, sql); err != nil {
 		return Cut{}, nil, fmt.Errorf("creating publication %s: %w", pub, err)

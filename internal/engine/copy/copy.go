@@ -58,6 +58,10 @@ type Options struct {
 	// PrepareOnly stops after creating the target tables and recording the
 	// task and its tables: no snapshot, no rows. The next Run goes on.
 	PrepareOnly bool
+	// SchemaOnly creates the tables, keys, indexes and foreign keys the
+	// target lacks, copies no rows and finishes the task: a cdc_only task,
+	// whose target already holds the data or starts empty.
+	SchemaOnly bool
 	// Progress, when set, receives an Event per copied chunk and per step
 	// (created, indexed, foreign keys). It is called from many goroutines.
 	Progress func(Event)
@@ -491,12 +495,16 @@ func (r *runner) loadChunks(ctx context.Context, ctl *pgx.Conn) error {
 // with the table's move to loading.
 func (r *runner) storeChunks(ctx context.Context, snap, ctl *pgx.Conn, t *tableRun) error {
 	src := t.source()
-	specs, bytes, err := planChunks(ctx, snap, src, t.p.Key, r.opt.ChunkBytes)
-	if err != nil {
-		return fmt.Errorf("planning chunks of %s: %w", src, err)
+	var specs []chunkSpec
+	var bytes int64
+	if !r.opt.SchemaOnly {
+		var err error
+		if specs, bytes, err = planChunks(ctx, snap, src, t.p.Key, r.opt.ChunkBytes); err != nil {
+			return fmt.Errorf("planning chunks of %s: %w", src, err)
+		}
 	}
 	t.bytes = max(t.bytes, bytes)
-	err = pgx.BeginFunc(ctx, ctl, func(tx pgx.Tx) error {
+	err := pgx.BeginFunc(ctx, ctl, func(tx pgx.Tx) error {
 		batch := &pgx.Batch{}
 		for i, s := range specs {
 			batch.Queue(`INSERT INTO _migration.chunks

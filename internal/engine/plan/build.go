@@ -33,6 +33,9 @@ func Build(src, tgt *catalog.Catalog, rules []Rule) (*Plan, []Problem) {
 	p := &Plan{Tables: make([]Table, len(b.tables))}
 	for i, t := range b.tables {
 		p.Tables[i] = t.Table
+		if t.rule >= 0 && t.rule < len(rules) {
+			p.Tables[i].Mapping = rules[t.rule]
+		}
 	}
 	return p, b.problems
 }

@@ -742,6 +742,20 @@ func TestFingerprint(t *testing.T) {
 	if p.Fingerprint() != base {
 		t.Error("dropping an index changed the fingerprint")
 	}
+	// A column added on the source is its evolution, which CDC carries,
+	// not a new mapping.
+	src = shopCatalog()
+	src.Tables[6].Columns = append(src.Tables[6].Columns, catalog.Column{Name: "added_later", Type: "text"})
+	p, _ = Build(src, nil, []Rule{{Source: "shop.*"}, {Source: "shop.orders", Transform: map[string]string{"ssn": "redact", "note": "sha256"}, Rename: map[string]string{"qty": "quantity", "amount": "total"}, Exclude: []string{"tax"}}})
+	added := false
+	for _, tb := range p.Tables {
+		for _, c := range tb.Columns {
+			added = added || c.Source == "added_later"
+		}
+	}
+	if !added || p.Fingerprint() != base {
+		t.Error("a column added on the source changed the fingerprint")
+	}
 	for name, rules := range map[string][]Rule{
 		"where":     {{Source: "shop.*"}, {Source: "shop.orders", Where: "id > 10", Transform: map[string]string{"ssn": "redact", "note": "sha256"}, Rename: map[string]string{"qty": "quantity", "amount": "total"}, Exclude: []string{"tax"}}},
 		"transform": {{Source: "shop.*"}, {Source: "shop.orders", Transform: map[string]string{"ssn": "sha256", "note": "sha256"}, Rename: map[string]string{"qty": "quantity", "amount": "total"}, Exclude: []string{"tax"}}},

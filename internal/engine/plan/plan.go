@@ -91,6 +91,8 @@ type Table struct {
 	ForeignKeyDDL []string
 	// Risks are the lossy or risky parts of the mapping.
 	Risks []Risk
+	// Mapping is the rule that selected the table, as configured.
+	Mapping Rule
 }
 
 // Risk kinds a reviewer is warned about.
@@ -122,12 +124,15 @@ type Plan struct {
 // Field names its attribute ("source", "target", "where",
 // "columns.include", "columns.exclude", "columns.rename",
 // "columns.transform"); "target" also stands for an existing target table
-// that does not fit.
+// that does not fit. Attribute, when set, names a top-level attribute of
+// the task instead (such as "mode" or "source_endpoint_id"); Rule and Field
+// are then unused.
 type Problem struct {
-	Rule    int
-	Field   string
-	Summary string
-	Detail  string
+	Rule      int
+	Field     string
+	Summary   string
+	Detail    string
+	Attribute string
 }
 
 func (p Problem) Error() string { return p.Summary + ": " + p.Detail }

@@ -28,11 +28,27 @@ type CDCProgress struct {
 	Changes      int
 }
 
-// RunCDC moves a full_load_and_cdc task forward. On its first run it creates
-// the publication and the replication slot, loads every table from the
-// snapshot the slot exported (one consistent cut: no gap, no overlap), then
-// catches up; later runs resume an unfinished load and catch up from the
-// target's checkpoint to the source's WAL end read at the start.
+// CDCOptions steer the change data capture part of one apply.
+type CDCOptions struct {
+	// CatchUpAfterLoad makes the run that finishes the load also catch up
+	// (wait_for = "cdc_synced"); otherwise a run catches up only when the
+	// load was already done when it started.
+	CatchUpAfterLoad bool
+	// Paused sets up capture and loads, but applies no changes: the slot
+	// keeps the position (cdc.enabled = false).
+	Paused bool
+	// Batch, when set, is called after each applied batch with the totals so far.
+	Batch func(CDCProgress)
+}
+
+// RunCDC moves a full_load_and_cdc or cdc_only task forward. On its first
+// run it creates the publication and the replication slot and loads every
+// table from the snapshot the slot exported (one consistent cut: no gap, no
+// overlap; cdc_only creates what the target lacks and copies no rows);
+// later runs resume an unfinished load and catch up from the target's
+// checkpoint to the source's WAL end read at their start. A changed mapping
+// reloads: slot and publication are made again, the tables dropped and
+// copied again.
 func (s Spec) RunCDC(ctx context.Context, o RunOptions) (enginecopy.Status, CDCProgress, *Preview, error) {
 	workers := max(s.Parallelism, 1)
 	src, tgt, err := pools(ctx, s, workers)
@@ -42,25 +58,51 @@ func (s Spec) RunCDC(ctx context.Context, o RunOptions) (enginecopy.Status, CDCP
 	defer src.Close()
 	defer tgt.Close()
 	pv, err := s.preview(ctx, src, tgt)
+	if err == nil && len(pv.Problems) == 0 {
+		err = s.inspectCDC(ctx, src, tgt, pv, false)
+	}
 	if err != nil {
-		return enginecopy.Status{}, CDCProgress{}, nil, err
+		return enginecopy.Status{}, CDCProgress{}, pv, err
 	}
 	if len(pv.Problems) > 0 {
 		return pv.Status, CDCProgress{}, pv, ProblemsError(pv.Problems)
 	}
 	source := cdc.Source{Config: *s.Source.Postgres}
-	slot, err := source.SlotStatus(ctx, s.Name)
-	if err != nil {
-		return pv.Status, CDCProgress{}, pv, fmt.Errorf("reading replication slot of task %s: %w", s.Name, err)
+	if pv.Reload {
+		// The loaded rows belong to another mapping or to no cut of this
+		// slot: start over from a new slot.
+		if err := source.Teardown(ctx, s.Name); err != nil {
+			return pv.Status, CDCProgress{}, pv, fmt.Errorf("task %s: %w", s.Name, err)
+		}
+		if err := cdc.Forget(ctx, tgt, s.Name); err != nil {
+			return pv.Status, CDCProgress{}, pv, err
+		}
+		if err := s.dropLoaded(ctx, tgt, pv.Status); err != nil {
+			return pv.Status, CDCProgress{}, pv, err
+		}
+		if pv, err = s.preview(ctx, src, tgt); err == nil {
+			err = s.inspectCDC(ctx, src, tgt, pv, false)
+		}
+		if err != nil {
+			return enginecopy.Status{}, CDCProgress{}, pv, err
+		}
 	}
 	status := pv.Status
-	if !pv.Done() {
-		opts := enginecopy.Options{Task: s.Name, Parallelism: workers, Progress: o.Progress}
+	loadedBefore := pv.Done()
+	if o.PrepareOnly && !loadedBefore {
+		// wait_for = "none": no slot yet, so no WAL is held for a load
+		// that has not started.
+		status, err = enginecopy.Run(ctx, src, tgt, pv.Plan, pv.Fingerprint, enginecopy.Options{
+			Task: s.Name, Parallelism: workers, Progress: o.Progress, PrepareOnly: true})
+		return status, CDCProgress{}, pv, err
+	}
+	if !loadedBefore {
+		opts := enginecopy.Options{Task: s.Name, Parallelism: workers, Progress: o.Progress, SchemaOnly: s.Mode == ModeCDCOnly}
 		// A load cut short after the slot was made resumes on a new
 		// snapshot; replaying from the slot's consistent point makes the
 		// rows changed in between right again.
 		var hold *cdc.Hold
-		if !slot.Exists {
+		if !pv.CDC.Slot.Exists {
 			tables := make([]string, 0, len(pv.Plan.Tables))
 			for _, t := range pv.Plan.Tables {
 				tables = append(tables, t.Source.QualifiedName())
@@ -68,6 +110,11 @@ func (s Spec) RunCDC(ctx context.Context, o RunOptions) (enginecopy.Status, CDCP
 			var cut cdc.Cut
 			if cut, hold, err = source.Setup(ctx, s.Name, tables); err != nil {
 				return status, CDCProgress{}, pv, fmt.Errorf("setting up change data capture for task %s: %w", s.Name, err)
+			}
+			// Once the target knows capture started, a lost slot is an error, never silently made again.
+			if err := cdc.NewApplier(tgt, s.Name, pv.Plan).Start(ctx, cut.ConsistentPoint); err != nil {
+				_ = hold.Close()
+				return status, CDCProgress{}, pv, err
 			}
 			// The load reads the slot's snapshot, valid while hold is open.
 			opts.Snapshot = cut.Snapshot
@@ -80,14 +127,21 @@ func (s Spec) RunCDC(ctx context.Context, o RunOptions) (enginecopy.Status, CDCP
 			return status, CDCProgress{}, pv, err
 		}
 	}
-	progress, err := s.catchUp(ctx, src, tgt, source, pv)
+	if o.CDC.Paused || (!loadedBefore && !o.CDC.CatchUpAfterLoad && s.Mode != ModeCDCOnly) {
+		return status, CDCProgress{}, pv, nil
+	}
+	progress, err := s.catchUp(ctx, src, tgt, source, pv, o.CDC.Batch)
 	return status, progress, pv, err
 }
 
 // catchUp applies every change committed up to the source's current WAL end.
-func (s Spec) catchUp(ctx context.Context, src, tgt *pgxpool.Pool, source cdc.Source, pv *Preview) (CDCProgress, error) {
+func (s Spec) catchUp(ctx context.Context, src, tgt *pgxpool.Pool, source cdc.Source, pv *Preview, report func(CDCProgress)) (CDCProgress, error) {
 	var endText string
-	if err := src.QueryRow(ctx, `SELECT pg_current_wal_lsn()::text`).Scan(&endText); err != nil {
+	// The insert position, not the write position: with asynchronous
+	// commit a transaction is visible before its commit record is written,
+	// and it belongs to this catch-up all the same (decoding waits the
+	// moment it takes the WAL writer to flush it).
+	if err := src.QueryRow(ctx, `SELECT pg_current_wal_insert_lsn()::text`).Scan(&endText); err != nil {
 		return CDCProgress{}, fmt.Errorf("reading the source's WAL end: %w", err)
 	}
 	until, err := pgoutput.ParseLSN(endText)
@@ -112,6 +166,9 @@ func (s Spec) catchUp(ctx context.Context, src, tgt *pgxpool.Pool, source cdc.So
 		p.Transactions += len(batch)
 		for _, t := range batch {
 			p.Changes += len(t.Changes)
+		}
+		if report != nil {
+			report(p)
 		}
 		return nil
 	}, func() pgoutput.LSN {

@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/migrationworks/terraform-provider-migration/internal/engine/catalog"
+	"github.com/migrationworks/terraform-provider-migration/internal/engine/cdc"
 	enginecopy "github.com/migrationworks/terraform-provider-migration/internal/engine/copy"
 	"github.com/migrationworks/terraform-provider-migration/internal/engine/endpoint"
 	"github.com/migrationworks/terraform-provider-migration/internal/engine/plan"
@@ -48,8 +49,12 @@ type Preview struct {
 	// Reload is true when the task has records made for another mapping:
 	// its tables are dropped and copied again.
 	Reload bool
+	// ReloadReason says why, when it is not a changed mapping.
+	ReloadReason string
 	// Problems are bad input; nothing may be written while there are any.
 	Problems []plan.Problem
+	// CDC is the state of the task's change data capture; see inspectCDC.
+	CDC CDCState
 }
 
 // Done reports whether the load is complete for the current mapping.
@@ -83,7 +88,11 @@ func (s Spec) Preview(ctx context.Context) (*Preview, error) {
 	}
 	defer src.Close()
 	defer tgt.Close()
-	return s.preview(ctx, src, tgt)
+	pv, err := s.preview(ctx, src, tgt)
+	if err != nil || len(pv.Problems) > 0 {
+		return pv, err
+	}
+	return pv, s.inspectCDC(ctx, src, tgt, pv, true)
 }
 
 func (s Spec) preview(ctx context.Context, src, tgt *pgxpool.Pool) (*Preview, error) {
@@ -117,7 +126,11 @@ func (s Spec) preview(ctx context.Context, src, tgt *pgxpool.Pool) (*Preview, er
 		return pv, nil
 	}
 	pv.Problems = append(pv.Problems, validateSelects(ctx, src, p, s.Rules)...)
-	pv.Problems = append(pv.Problems, foreignRows(ctx, tgt, p)...)
+	if s.Mode != ModeCDCOnly {
+		// cdc_only follows the source from now on, into tables that
+		// already hold its rows (loaded by other means) or start empty.
+		pv.Problems = append(pv.Problems, foreignRows(ctx, tgt, p)...)
+	}
 	pv.Fingerprint = p.Fingerprint()
 	pv.Reload = status.Exists && status.Fingerprint != "" && status.Fingerprint != pv.Fingerprint
 	return pv, nil
@@ -224,6 +237,8 @@ type RunOptions struct {
 	// PrepareOnly creates the target tables and records the task without copying rows.
 	PrepareOnly bool
 	Progress    func(enginecopy.Event)
+	// CDC steers the change data capture of a CDC mode.
+	CDC CDCOptions
 }
 
 // Run moves the task forward: it re-reads both sides (the plan-time view may
@@ -238,11 +253,20 @@ func (s Spec) Run(ctx context.Context, o RunOptions) (enginecopy.Status, *Previe
 	defer src.Close()
 	defer tgt.Close()
 	pv, err := s.preview(ctx, src, tgt)
+	if err == nil && len(pv.Problems) == 0 {
+		err = s.inspectCDC(ctx, src, tgt, pv, false)
+	}
 	if err != nil {
-		return enginecopy.Status{}, nil, err
+		return enginecopy.Status{}, pv, err
 	}
 	if len(pv.Problems) > 0 {
 		return pv.Status, pv, ProblemsError(pv.Problems)
+	}
+	if pv.CDC.Started || pv.CDC.Slot.Exists {
+		// The task left a CDC mode: the target stops following the source.
+		if err := s.stopCapture(ctx, tgt); err != nil {
+			return pv.Status, pv, err
+		}
 	}
 	if pv.Reload {
 		if err := s.dropLoaded(ctx, tgt, pv.Status); err != nil {
@@ -287,8 +311,20 @@ func (s Spec) Status(ctx context.Context) (enginecopy.Status, error) {
 	return enginecopy.ReadStatus(ctx, tgt, s.Name)
 }
 
-// Delete forgets the task on the target; with dropTarget it also drops the
-// tables the task loaded. Source data is never touched.
+// stopCapture drops the task's slot and publication on the source, then its
+// checkpoint on the target.
+func (s Spec) stopCapture(ctx context.Context, tgt *pgxpool.Pool) error {
+	if err := s.Teardown(ctx); err != nil {
+		return fmt.Errorf("task %s: %w", s.Name, err)
+	}
+	return cdc.Forget(ctx, tgt, s.Name)
+}
+
+// Delete stops the task's change data capture (its slot and publication on
+// the source: only those of this task), then forgets the task on the
+// target; with dropTarget it also drops the tables the task loaded. Source
+// data is never touched. A full_load task that never captured changes does
+// not need its source.
 func (s Spec) Delete(ctx context.Context, dropTarget bool) error {
 	if s.Target.Postgres == nil {
 		return errors.New("the target must be a postgres endpoint")
@@ -298,6 +334,15 @@ func (s Spec) Delete(ctx context.Context, dropTarget bool) error {
 		return err
 	}
 	defer tgt.Close()
+	_, _, started, err := cdc.ReadCheckpoint(ctx, tgt, s.Name)
+	if err != nil {
+		return err
+	}
+	if started || s.Mode == ModeFullLoadAndCDC || s.Mode == ModeCDCOnly {
+		if err := s.stopCapture(ctx, tgt); err != nil {
+			return err
+		}
+	}
 	if dropTarget {
 		status, err := enginecopy.ReadStatus(ctx, tgt, s.Name)
 		if err != nil {

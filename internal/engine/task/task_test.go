@@ -101,7 +101,7 @@ ANALYZE;`); err != nil {
 	// Writes made from within the load certainly fall after the cut and
 	// before the catch-up's WAL end, whatever the writer's pace.
 	var duringLoad sync.Once
-	_, p1, _, err := s.RunCDC(ctx, RunOptions{Progress: func(enginecopy.Event) {
+	_, p1, _, err := s.RunCDC(ctx, RunOptions{CDC: CDCOptions{CatchUpAfterLoad: true}, Progress: func(enginecopy.Event) {
 		duringLoad.Do(func() { write(5000, 5300) })
 	}})
 	wg.Wait()
