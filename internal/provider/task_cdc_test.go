@@ -432,3 +432,38 @@ resource "migration_task" "t" {
 		t.Fatalf("bad input wrote to the target: %s of the schemas _migration, app exist", got)
 	}
 }
+
+// TestAccTaskCDC_cdcOnly: cdc_only copies no rows; it replays the changes
+// committed after its slot was made into tables loaded by other means, and
+// creates (empty, with keys) the ones the target lacks.
+func TestAccTaskCDC_cdcOnly(t *testing.T) {
+	e := newCDCEnv(t, "acc_cdc_only", `
+CREATE SCHEMA app;
+CREATE TABLE app.items (id int PRIMARY KEY, name text NOT NULL, qty int);
+INSERT INTO app.items SELECT g, 'item ' || g, g % 10 FROM generate_series(1, 2000) g;
+CREATE TABLE app.fresh (id int PRIMARY KEY, v text);
+`)
+	// app.items was loaded on the target by other means (as pg_dump would).
+	if err := e.tgt.Exec(context.Background(), e.tgtDB, fmt.Sprintf(`SET ROLE %q;
+CREATE SCHEMA app;
+CREATE TABLE app.items (id int PRIMARY KEY, name text NOT NULL, qty int);
+INSERT INTO app.items SELECT g, 'item ' || g, g %% 10 FROM generate_series(1, 2000) g;`, e.tgtDB+"_user")); err != nil {
+		t.Fatal(err)
+	}
+	e.config(t, strings.Replace(cdcTask("only", "full_load"), `"full_load_and_cdc"`, `"cdc_only"`, 1))
+	out := e.terraform(t, 2, "plan", "-detailed-exitcode")
+	if !strings.Contains(out, "Change data capture only (no rows copied)") {
+		t.Fatalf("the plan does not say that cdc_only copies nothing:\n%s", out)
+	}
+	e.terraform(t, 0, "apply", "-auto-approve")
+	if got := queryString(t, e.tgt, e.tgtDB, `SELECT count(*)::text FROM app.fresh`); got != "0" {
+		t.Fatalf("cdc_only copied %s rows into app.fresh", got)
+	}
+	e.exec(t, `UPDATE app.items SET qty = qty + 100 WHERE id % 7 = 0; DELETE FROM app.items WHERE id > 1900;
+INSERT INTO app.items VALUES (5000, 'new', 1); INSERT INTO app.fresh SELECT g, 'f' || g FROM generate_series(1, 50) g`)
+	e.terraform(t, 2, "plan", "-detailed-exitcode")
+	e.terraform(t, 0, "apply", "-auto-approve")
+	e.equal(t, "app.items", "app.fresh")
+	e.terraform(t, 0, "plan", "-detailed-exitcode")
+	e.terraform(t, 0, "destroy", "-auto-approve")
+}
