@@ -23,6 +23,10 @@ import (
 // type OID can be named on the target.
 const firstNormalOID = 16384
 
+// analyzeStageRows is the staged row count from which the staging table is
+// analyzed before it is merged.
+const analyzeStageRows = 1000
+
 // Applier writes source transactions to a PostgreSQL target exactly once for one task.
 type Applier struct {
 	tgt    *pgxpool.Pool
@@ -656,7 +660,13 @@ func (b *applyBatch) flush(ctx context.Context, at *applyTable) error {
 	if _, err := b.tx.Conn().PgConn().CopyFrom(ctx, &buf, "COPY apply_stage FROM STDIN"); err != nil {
 		return fmt.Errorf("staging changes of %s: %w", at.source, err)
 	}
-	if _, err := b.tx.Exec(ctx, "SAVEPOINT apply_flush", pgx.QueryExecModeSimpleProtocol); err != nil {
+	// Statistics let the planner join the staged keys to a large target
+	// table by its index rather than by scanning it.
+	prep := "SAVEPOINT apply_flush"
+	if len(rows) >= analyzeStageRows {
+		prep = "ANALYZE apply_stage; " + prep
+	}
+	if _, err := b.tx.Exec(ctx, prep, pgx.QueryExecModeSimpleProtocol); err != nil {
 		return fmt.Errorf("staging changes of %s: %w", at.source, err)
 	}
 	s := buildApplySQL(at, p.cols)

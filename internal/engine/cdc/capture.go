@@ -387,6 +387,8 @@ func (s Source) Advance(ctx context.Context, task string, lsn pgoutput.LSN) erro
 // whose connection just closed), for at most dropWaitTimeout.
 func whileSlotInUse(ctx context.Context, f func() error) error {
 	deadline := time.Now().Add(dropWaitTimeout)
+	// A walsender whose client just left lets go within milliseconds.
+	wait := 5 * time.Millisecond
 	for {
 		err := f()
 		var pgErr *pgconn.PgError
@@ -396,7 +398,8 @@ func whileSlotInUse(ctx context.Context, f func() error) error {
 		if time.Now().After(deadline) {
 			return fmt.Errorf("still in use after %s: %w", dropWaitTimeout, err)
 		}
-		t := time.NewTimer(backoffStart)
+		t := time.NewTimer(wait)
+		wait = min(2*wait, backoffStart)
 		select {
 		case <-ctx.Done():
 			t.Stop()

@@ -12,9 +12,13 @@ import (
 	enginecopy "github.com/migrationworks/terraform-provider-migration/internal/engine/copy"
 )
 
-// cdcBatchBytes bounds the changes held in memory between the source's
-// stream and the target's transaction: memory follows the batch, not the backlog.
-const cdcBatchBytes = 32 << 20
+// cdcBatchBytes bounds one batch of changes between the source's stream
+// and the target's transaction; with cdcPipeline batches queued, one being
+// applied and one being decoded, memory follows the batch, not the backlog.
+const (
+	cdcBatchBytes = 8 << 20
+	cdcPipeline   = 1
+)
 
 // CDCProgress is what one catch-up did.
 type CDCProgress struct {
@@ -155,29 +159,58 @@ func (s Spec) catchUp(ctx context.Context, src, tgt *pgxpool.Pool, source cdc.So
 	}
 	p := CDCProgress{Until: until, Applied: checkpoint}
 	var mu sync.Mutex
-	err = source.Read(ctx, s.Name, checkpoint, until, cdcBatchBytes, func(batch []cdc.Txn) error {
-		lsn, err := applier.Apply(ctx, batch)
-		if err != nil {
-			return err
+	// Decoding and applying overlap: the stream goes on filling the next
+	// batch while the previous one commits on the target. At most
+	// cdcPipeline batches wait between them, so memory stays bounded by
+	// the batch size, not by the backlog.
+	queue := make(chan []cdc.Txn, cdcPipeline)
+	readCtx, stopRead := context.WithCancel(ctx)
+	defer stopRead()
+	applied := make(chan error, 1)
+	go func() {
+		defer close(applied)
+		for batch := range queue {
+			lsn, err := applier.Apply(ctx, batch)
+			if err != nil {
+				applied <- err
+				stopRead()
+				for range queue { // let the reader finish its send
+				}
+				return
+			}
+			mu.Lock()
+			p.Applied = lsn
+			p.Transactions += len(batch)
+			for _, t := range batch {
+				p.Changes += len(t.Changes)
+			}
+			if report != nil {
+				report(p)
+			}
+			mu.Unlock()
 		}
-		mu.Lock()
-		defer mu.Unlock()
-		p.Applied = lsn
-		p.Transactions += len(batch)
-		for _, t := range batch {
-			p.Changes += len(t.Changes)
+	}()
+	readErr := source.Read(readCtx, s.Name, checkpoint, until, cdcBatchBytes, func(batch []cdc.Txn) error {
+		select {
+		case queue <- batch:
+			return nil
+		case <-readCtx.Done():
+			return readCtx.Err()
 		}
-		if report != nil {
-			report(p)
-		}
-		return nil
 	}, func() pgoutput.LSN {
 		mu.Lock()
 		defer mu.Unlock()
 		return p.Applied
 	})
-	if err != nil {
-		return p, fmt.Errorf("catching up task %s: %w", s.Name, err)
+	close(queue)
+	applyErr := <-applied
+	mu.Lock()
+	defer mu.Unlock()
+	switch {
+	case applyErr != nil:
+		return p, fmt.Errorf("catching up task %s: %w", s.Name, applyErr)
+	case readErr != nil:
+		return p, fmt.Errorf("catching up task %s: %w", s.Name, readErr)
 	}
 	// Everything up to until is applied: confirm it, so that WAL of tables
 	// outside the publication does not pile up behind an idle slot.
