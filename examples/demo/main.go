@@ -1,7 +1,9 @@
 // Command demo runs the provider's main job end to end on a fresh machine:
 // it starts a throwaway PostgreSQL, seeds the shop database, and runs
 // `terraform apply` on main.tf through the locally built provider, then prints
-// what the catalog found. Run it with `make demo`.
+// what the catalog found and what the load did. Then it writes on the source,
+// shows the plan that announces the catch-up, applies it, shows both sides
+// equal and the plan empty, and destroys everything. Run it with `make demo`.
 package main
 
 import (
@@ -26,7 +28,7 @@ import (
 
 func main() {
 	rows := flag.Int("rows", 200000, "orders to seed in the source database")
-	keep := flag.Bool("keep", false, "leave the server and working directory in place and print how to reach them")
+	keep := flag.Bool("keep", false, "skip the destroy, keep the server running until Ctrl-C and the working directory in place, and print how to reach them")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
@@ -78,7 +80,7 @@ func run(ctx context.Context, repo string, rows int, keep bool) error {
 	fmt.Printf("    listening on %s:%d, data in %s\n", pg.Host, pg.Port, pg.DataDir)
 
 	sourcePW, targetPW := secret(), secret()
-	step("Seeding database shop with %d orders (role migrator, password known only to this run)", rows)
+	step("Seeding database shop with %d orders (owner: role migrator, with REPLICATION; password known only to this run)", rows)
 	started := time.Now()
 	if err := seed(ctx, pg, repo, rows, sourcePW, targetPW); err != nil {
 		return err
@@ -105,7 +107,7 @@ func run(ctx context.Context, repo string, rows int, keep bool) error {
 		"TF_VAR_source_password=" + sourcePW, "TF_VAR_target_password=" + targetPW,
 	}
 
-	step("terraform apply: checks the endpoints, reads the catalog, migrates shop into shop_next")
+	step("terraform apply: checks the endpoints, reads the catalog, creates the replication slot, loads shop into shop_next")
 	if _, err := terraform(ctx, tf, env, true, "apply", "-auto-approve"); err != nil {
 		return err
 	}
@@ -124,15 +126,63 @@ func run(ctx context.Context, repo string, rows int, keep bool) error {
 		return err
 	}
 
-	step("terraform plan -detailed-exitcode: nothing left to do")
-	if _, err := terraform(ctx, tf, env, true, "plan", "-detailed-exitcode"); err != nil {
-		return fmt.Errorf("the plan after apply should be empty: %w", err)
+	step("Writing on the source: the shop keeps taking orders")
+	w, err := writeOnSource(ctx, pg)
+	if err != nil {
+		return err
 	}
+
+	step("terraform plan -detailed-exitcode: the plan announces the catch-up")
+	if err := planCatchUp(ctx, tf, env, pg, w); err != nil {
+		return err
+	}
+
+	step("terraform apply: replays the changes from the replication slot")
+	if err := applyCatchUp(ctx, tf, env, w); err != nil {
+		return err
+	}
+
+	step("Source and target, table by table")
+	if err := compareSides(ctx, pg); err != nil {
+		return err
+	}
+
+	step("terraform plan -detailed-exitcode: nothing left to do")
+	if err := slotIdle(ctx, pg); err != nil {
+		return err
+	}
+	if _, err := terraform(ctx, tf, env, true, "plan", "-detailed-exitcode"); err != nil {
+		return fmt.Errorf("the plan after the catch-up should be empty: %w", err)
+	}
+
 	if keep {
-		fmt.Printf("\nKept: terraform working directory %s, PostgreSQL on port %d (stop it with: kill %s)\n", tf, pg.Port, "the postgres process")
+		return keepRunning(ctx, work, tf, env, pg)
+	}
+	step("terraform destroy: drops the replication slot and the publication on the source")
+	if err := destroy(ctx, tf, env, pg); err != nil {
+		return err
 	}
 	fmt.Println("\nDemo finished.")
 	return nil
+}
+
+// keepRunning writes the environment terraform needs in work/env.sh and keeps
+// the server (a child of this process) running until Ctrl-C.
+func keepRunning(ctx context.Context, work, tf string, env []string, pg *testenv.Postgres) error {
+	var sh strings.Builder
+	for _, e := range env {
+		k, v, _ := strings.Cut(e, "=")
+		fmt.Fprintf(&sh, "export %s='%s'\n", k, v)
+	}
+	envFile := filepath.Join(work, "env.sh")
+	if err := os.WriteFile(envFile, []byte(sh.String()), 0o600); err != nil {
+		return err
+	}
+	fmt.Printf("\nDemo finished; no destroy (-keep).\nKept: PostgreSQL on 127.0.0.1:%d (superuser postgres, no password), terraform working directory %s.\n"+
+		"In another shell: cd %s && . %s && terraform plan\n"+
+		"Press Ctrl-C to stop the server; the working directory stays.\n", pg.Port, tf, tf, envFile)
+	<-ctx.Done()
+	return pg.Stop()
 }
 
 func secret() string {
@@ -162,11 +212,11 @@ func seed(ctx context.Context, pg *testenv.Postgres, repo string, rows int, sour
 			return err
 		}
 	}
+	// Change data capture publishes the tables, which takes their owner (or a
+	// superuser): migrator owns the database and creates the dataset.
+	sql = append([]byte(`ALTER DATABASE shop OWNER TO migrator; SET ROLE migrator;`+"\n"), sql...)
 	if err := pg.Exec(ctx, "shop", strings.ReplaceAll(string(sql), "{{ROWS}}", strconv.Itoa(rows))); err != nil {
 		return fmt.Errorf("seeding: %w", err)
-	}
-	if err := pg.Exec(ctx, "shop", `GRANT USAGE ON SCHEMA shop TO migrator; GRANT SELECT ON ALL TABLES IN SCHEMA shop TO migrator`); err != nil {
-		return err
 	}
 	return pg.Exec(ctx, "shop_next", `ALTER DATABASE shop_next OWNER TO loader; ALTER SCHEMA public OWNER TO loader`)
 }
@@ -204,6 +254,7 @@ func printCatalog(raw []byte) error {
 				Rows       int64    `json:"rows"`
 				Bytes      int64    `json:"bytes"`
 				PrimaryKey string   `json:"primary_key"`
+				ReplicaID  string   `json:"replica_id"`
 				Columns    int      `json:"columns"`
 				References []string `json:"references"`
 			} `json:"value"`
@@ -219,7 +270,10 @@ func printCatalog(raw []byte) error {
 	_, _ = fmt.Fprintln(w, "    TABLE\tKIND\tROWS (est.)\tSIZE\tPRIMARY KEY\tCOLUMNS\tREFERENCES")
 	for _, t := range out.Tables.Value {
 		key := t.PrimaryKey
-		if key == "" {
+		switch {
+		case key == "" && t.ReplicaID == "full":
+			key = "(none; replica identity full)"
+		case key == "":
 			key = "(none)"
 		}
 		_, _ = fmt.Fprintf(w, "    %s\t%s\t%d\t%s\t%s\t%d\t%s\n", t.Name, t.Kind, t.Rows, mib(t.Bytes), key, t.Columns, strings.Join(t.References, ", "))
@@ -241,6 +295,8 @@ func printMigration(raw []byte) error {
 				RowsCopied int64  `json:"rows_copied"`
 				StartedAt  string `json:"started_at"`
 				FinishedAt string `json:"finished_at"`
+				SlotHealth string `json:"slot_health"`
+				Confirmed  string `json:"confirmed"`
 				Tables     []struct {
 					Target  string  `json:"target"`
 					Rows    int64   `json:"rows"`
@@ -262,7 +318,8 @@ func printMigration(raw []byte) error {
 			elapsed = ", in " + b.Sub(a).String()
 		}
 	}
-	fmt.Printf("    task shop: %s, %d rows copied%s\n\n", m.Phase, m.RowsCopied, elapsed)
+	fmt.Printf("    task shop: %s, %d rows copied%s\n", m.Phase, m.RowsCopied, elapsed)
+	fmt.Printf("    replication slot migration_shop: %s, target confirmed up to LSN %s\n\n", m.SlotHealth, m.Confirmed)
 	w := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', 0)
 	_, _ = fmt.Fprintln(w, "    TARGET TABLE\tROWS\tTIME\tROWS/S")
 	for _, t := range m.Tables {

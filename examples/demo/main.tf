@@ -1,5 +1,6 @@
 # The demo scenario: a legacy PostgreSQL database, the PostgreSQL database it
-# moves to, and a local archive directory; the catalog assesses the source.
+# moves to, and a local archive directory; the catalog assesses the source and
+# the task copies it, then follows its changes (change data capture).
 # `make demo` runs it against throwaway servers; point the variables at your
 # own to try it for real.
 terraform {
@@ -78,15 +79,26 @@ data "migration_catalog" "legacy" {
   schemas     = ["shop"]
 }
 
-# Copy every table of the shop schema into shop_next: one snapshot, chunks
-# copied in parallel with binary COPY, checkpoints on the target.
+# Copy every table of the shop schema into shop_next and keep following it.
+# The first apply creates publication and replication slot migration_shop on
+# the source and loads the tables from the slot's snapshot (chunks copied in
+# parallel with binary COPY, checkpoints on the target). From then on every
+# plan counts the changes waiting in the slot and shows an in-place update
+# when there are any; apply replays them. The source role needs REPLICATION
+# and must own the tables (the demo seeds them as migrator).
 resource "migration_task" "shop" {
   name               = "shop"
   source_endpoint_id = migration_endpoint.legacy.id
   target_endpoint_id = migration_endpoint.next.id
-  mode               = "full_load"
+  mode               = "full_load_and_cdc"
   tables             = [{ source = "shop.*" }]
   parallelism        = 2
+  # cdc_synced: the first apply also replays what the source committed during
+  # the load, so it ends with the target caught up, not merely loaded
+  # ("full_load" would leave those changes to the next plan). The demo's
+  # source is idle during the load; the changes it writes afterwards are what
+  # the next plan announces.
+  wait_for = "cdc_synced"
 }
 
 output "migration" {
@@ -95,6 +107,10 @@ output "migration" {
     rows_copied = migration_task.shop.rows_copied
     started_at  = migration_task.shop.started_at
     finished_at = migration_task.shop.finished_at
+    # Not pending_changes or lag_bytes: they move with the source, and an
+    # output that changes makes the plan non-empty.
+    slot_health = migration_task.shop.slot_health
+    confirmed   = migration_task.shop.confirmed_lsn
     tables = [
       for t in migration_task.shop.progress : {
         target  = t.target
@@ -125,6 +141,7 @@ output "tables" {
       rows        = t.estimated_rows
       bytes       = t.bytes
       primary_key = join(", ", t.primary_key)
+      replica_id  = t.replica_identity
       columns     = length(t.columns)
       references  = [for fk in t.foreign_keys : fk.referenced_table]
     }
