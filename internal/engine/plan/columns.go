@@ -346,9 +346,13 @@ func (b *builder) key(tb *tableBuild) []string {
 			return slices.Clone(idx.Columns)
 		}
 	}
+	cdcNote := "change data capture will need REPLICA IDENTITY FULL on it"
+	if src.ReplicaIdentity == "full" {
+		cdcNote = "change data capture finds its rows by every column (REPLICA IDENTITY FULL), slower than by a key"
+	}
 	tb.Risks = append(tb.Risks, Risk{Kind: RiskNoKey, Message: fmt.Sprintf(
-		"%s has no primary key: the full load splits it by physical position (ctid block ranges), and change data capture will need REPLICA IDENTITY FULL on it.",
-		src.QualifiedName())})
+		"%s has no primary key: the full load splits it by physical position (ctid block ranges), and %s.",
+		src.QualifiedName(), cdcNote)})
 	return nil
 }
 

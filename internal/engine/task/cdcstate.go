@@ -160,6 +160,11 @@ func (s Spec) inspectCDC(ctx context.Context, src, tgt *pgxpool.Pool, pv *Previe
 		st.Started, st.Slot = false, cdc.SlotStatus{CurrentLSN: st.Slot.CurrentLSN}
 	}
 	pv.Problems = append(pv.Problems, s.cdcProblems(ctx, src, pv.Plan, st)...)
+	if count && st.Slot.Active {
+		// The reader of an apply that just ended may hold the slot a moment
+		// longer; another apply's holds it for good.
+		st.Slot = waitSlotIdle(ctx, source, s.Name, st.Slot)
+	}
 	if count && len(pv.Problems) == 0 && st.Slot.Exists && !st.Slot.Active && st.Slot.LagBytes > 0 {
 		cctx, cancel := context.WithTimeout(ctx, pendingTimeout)
 		st.Pending, st.PendingErr = source.Pending(cctx, s.Name, pendingLimit)
@@ -304,4 +309,26 @@ func (s Spec) cdcProblems(ctx context.Context, src *pgxpool.Pool, p *plan.Plan, 
 func catalogName(qualified string) catalog.Table {
 	schema, name, _ := strings.Cut(qualified, ".")
 	return catalog.Table{Schema: schema, Name: name}
+}
+
+// slotReleaseWait is how long a look at the slot waits for a busy slot.
+var slotReleaseWait = 2 * time.Second
+
+// waitSlotIdle re-reads a slot in use until it is idle or slotReleaseWait
+// passed, and returns the last reading.
+func waitSlotIdle(ctx context.Context, source cdc.Source, task string, st cdc.SlotStatus) cdc.SlotStatus {
+	deadline := time.Now().Add(slotReleaseWait)
+	for st.Active && time.Now().Before(deadline) {
+		select {
+		case <-ctx.Done():
+			return st
+		case <-time.After(20 * time.Millisecond):
+		}
+		next, err := source.SlotStatus(ctx, task)
+		if err != nil {
+			return st
+		}
+		st = next
+	}
+	return st
 }
