@@ -465,5 +465,19 @@ INSERT INTO app.items VALUES (5000, 'new', 1); INSERT INTO app.fresh SELECT g, '
 	e.terraform(t, 0, "apply", "-auto-approve")
 	e.equal(t, "app.items", "app.fresh")
 	e.terraform(t, 0, "plan", "-detailed-exitcode")
+
+	// A slot dropped behind the task's back fails the plan: its changes are lost.
+	e.exec(t, `SELECT pg_drop_replication_slot('migration_only')`)
+	out = e.terraform(t, 2, "plan", "-detailed-exitcode")
+	if !regexp.MustCompile(`(?s)Replication Slot Missing.*mode.*no\s+longer\s+exists.*apply\s+-replace`).MatchString(out) {
+		t.Fatalf("a missing slot is not reported at plan with the way out:\n%s", out)
+	}
+	out = e.terraform(t, 1, "apply", "-auto-approve")
+	if !strings.Contains(out, "Error: Replication Slot Missing") {
+		t.Fatalf("the apply of a task whose slot is missing does not fail:\n%s", out)
+	}
 	e.terraform(t, 0, "destroy", "-auto-approve")
+	if got := queryString(t, e.src, e.srcDB, `SELECT count(*)::text FROM pg_publication WHERE pubname = 'migration_only'`); got != "0" {
+		t.Fatal("destroy left the publication")
+	}
 }

@@ -302,6 +302,12 @@ func (r *taskResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRe
 	cdcSummary(&b, spec, m, pv)
 	resp.Diagnostics.AddWarning(title, b.String())
 	cdcWarnings(&resp.Diagnostics, spec, m, pv)
+	if b := pv.CDC.Broken; b != nil {
+		// Not an error: it would refuse the destroy or replace that is the
+		// way out. The plan shows an update, and its apply fails with it.
+		resp.Diagnostics.AddAttributeWarning(path.Root(b.Attribute), b.Summary,
+			b.Detail+"\n\nUntil then every apply of this task fails with this message.")
+	}
 	// The framework leaves computed attributes unknown when the
 	// configuration changed: an update is planned anyway.
 	configChanged := m.Phase.IsUnknown()
@@ -323,7 +329,7 @@ func (r *taskResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRe
 		switch {
 		case !m.cdcMode():
 			m.setCDCNull() // an update when the task leaves a CDC mode
-		case configChanged || (!m.cdcPaused() && pv.CDC.CatchUpDue()):
+		case configChanged || pv.CDC.Broken != nil || (!m.cdcPaused() && pv.CDC.CatchUpDue()):
 			m.unknownCDC()
 		default:
 			m.copyCDC(*prior)

@@ -51,6 +51,9 @@ type CDCState struct {
 	PendingErr   error
 	// ReadAt is when the look was taken.
 	ReadAt time.Time
+	// Broken, at plan time, is why capture cannot go on (the slot was
+	// invalidated or dropped): the next apply of the task fails with it.
+	Broken *plan.Problem
 }
 
 // EstimatedChanges is the backlog's size in changes: exact when it was
@@ -159,7 +162,16 @@ func (s Spec) inspectCDC(ctx context.Context, src, tgt *pgxpool.Pool, pv *Previe
 		// Everything starts again from a new slot: check as for a new task.
 		st.Started, st.Slot = false, cdc.SlotStatus{CurrentLSN: st.Slot.CurrentLSN}
 	}
-	pv.Problems = append(pv.Problems, s.cdcProblems(ctx, src, pv.Plan, st)...)
+	for _, pr := range s.cdcProblems(ctx, src, pv.Plan, st) {
+		if count && pr.Attribute == "mode" {
+			// A lost slot stops every apply, but must not stop the plans
+			// that destroy or replace the task, the way out: at plan time
+			// it is reported, not refused.
+			st.Broken = &pr
+			continue
+		}
+		pv.Problems = append(pv.Problems, pr)
+	}
 	if count && st.Slot.Active {
 		// The reader of an apply that just ended may hold the slot a moment
 		// longer; another apply's holds it for good.
@@ -194,21 +206,23 @@ func (s Spec) cdcProblems(ctx context.Context, src *pgxpool.Pool, p *plan.Plan, 
 		problems = append(problems, plan.Problem{Attribute: "source_endpoint_id", Summary: summary, Detail: detail})
 	}
 	slot := cdc.SlotName(s.Name)
+	reload := "Reload the task: set on_destroy = \"drop_target\" and run terraform apply -replace=<this task's address>."
+	if s.Mode == ModeCDCOnly {
+		reload = "Bring the target's tables level with the source by other means, then replace the task: terraform apply -replace=<this task's address>."
+	}
 	switch {
 	case st.Slot.Lost():
 		problems = append(problems, plan.Problem{Attribute: "mode", Summary: "Replication Slot Invalidated",
 			Detail: fmt.Sprintf("The source invalidated replication slot %s of task %s: it retained more WAL than "+
 				"max_slot_wal_keep_size allows, and the changes since %s are gone, so the target can no longer be "+
-				"kept exact. Raise max_slot_wal_keep_size on the source (or apply more often), then reload the task: "+
-				"set on_destroy = \"drop_target\" and run terraform apply -replace=<this task's address>.",
-				slot, s.Name, st.Checkpoint)})
+				"kept exact. Raise max_slot_wal_keep_size on the source (or apply more often). %s",
+				slot, s.Name, st.Checkpoint, reload)})
 		return problems
 	case st.Started && !st.Slot.Exists:
 		problems = append(problems, plan.Problem{Attribute: "mode", Summary: "Replication Slot Missing",
 			Detail: fmt.Sprintf("Task %s captured changes through replication slot %s, which no longer exists on the "+
-				"source (dropped by hand, or the source was restored or failed over): the changes since %s are lost. "+
-				"Reload the task: set on_destroy = \"drop_target\" and run terraform apply -replace=<this task's address>.",
-				s.Name, slot, st.Checkpoint)})
+				"source (dropped by hand, or the source was restored or failed over): the changes since %s are lost. %s",
+				s.Name, slot, st.Checkpoint, reload)})
 		return problems
 	}
 
