@@ -44,8 +44,11 @@ var (
 	backoffCap      = 5 * time.Second
 	dropWaitTimeout = 30 * time.Second
 	closeTimeout    = 5 * time.Second
-	changeOverhead  = 64
-	valueOverhead   = 16
+	// What a change and a value cost in memory beyond their data (the
+	// Change, its slices and Value headers, the decoder's allocations), so
+	// a batch's accounted size is close to what it holds.
+	changeOverhead = 160
+	valueOverhead  = 40
 	// sessionStarted, when set (by tests), is called as each replication
 	// session starts streaming.
 	sessionStarted func()

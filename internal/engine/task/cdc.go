@@ -13,11 +13,12 @@ import (
 )
 
 // cdcBatchBytes bounds one batch of changes between the source's stream
-// and the target's transaction; with cdcPipeline batches queued, one being
-// applied and one being decoded, memory follows the batch, not the backlog.
+// and the target's transaction. One batch is applied while the next is
+// decoded, and none waits in between (cdcPipeline): memory follows the
+// batch, not the backlog.
 const (
 	cdcBatchBytes = 8 << 20
-	cdcPipeline   = 1
+	cdcPipeline   = 0
 )
 
 // CDCProgress is what one catch-up did.
