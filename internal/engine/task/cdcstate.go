@@ -154,6 +154,12 @@ func (s Spec) inspectCDC(ctx context.Context, src, tgt *pgxpool.Pool, pv *Previe
 	if !st.Enabled {
 		return nil
 	}
+	if s.Mode == ModeCDCOnly && pv.Reload {
+		// cdc_only copied none of the rows: there is nothing to reload, and
+		// dropping the tables would drop data loaded by other means. A
+		// changed mapping applies to the changes from now on.
+		pv.Reload = false
+	}
 	if s.Mode == ModeFullLoadAndCDC && !st.Started && !pv.Reload && loadedRows(pv.Status) {
 		pv.Reload = true
 		pv.ReloadReason = "the loaded rows were copied without change data capture, so no slot holds the changes made since"

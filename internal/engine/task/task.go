@@ -13,8 +13,10 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/migrationworks/terraform-provider-migration/internal/engine"
 	"github.com/migrationworks/terraform-provider-migration/internal/engine/catalog"
 	"github.com/migrationworks/terraform-provider-migration/internal/engine/cdc"
 	enginecopy "github.com/migrationworks/terraform-provider-migration/internal/engine/copy"
@@ -339,7 +341,13 @@ func (s Spec) Delete(ctx context.Context, dropTarget bool) error {
 		return err
 	}
 	if started || s.Mode == ModeFullLoadAndCDC || s.Mode == ModeCDCOnly {
-		if err := s.stopCapture(ctx, tgt); err != nil {
+		err := s.stopCapture(ctx, tgt)
+		if databaseMissing(err) {
+			// PostgreSQL refuses to drop a database that has logical
+			// slots: with the source database gone, so are they.
+			err = cdc.Forget(ctx, tgt, s.Name)
+		}
+		if err != nil {
 			return err
 		}
 	}
@@ -360,4 +368,13 @@ func ProblemsError(ps []plan.Problem) error {
 		errs[i] = p
 	}
 	return errors.Join(errs...)
+}
+
+// databaseMissing reports an error of connecting to a database that does not exist.
+func databaseMissing(err error) bool {
+	if ce, ok := engine.AsConnectError(err); ok {
+		return ce.Kind == engine.ConnectDatabaseMissing
+	}
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "3D000" // invalid_catalog_name
 }
