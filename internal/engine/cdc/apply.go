@@ -23,10 +23,6 @@ import (
 // type OID can be named on the target.
 const firstNormalOID = 16384
 
-// analyzeStageRows is the staged row count from which the staging table is
-// analyzed before it is merged.
-const analyzeStageRows = 1000
-
 // Applier writes source transactions to a PostgreSQL target exactly once for one task.
 type Applier struct {
 	tgt    *pgxpool.Pool
@@ -247,7 +243,11 @@ func (a *Applier) Apply(ctx context.Context, txns []Txn) (lsn pgoutput.LSN, err 
 	}()
 	// The checkpoint commits with the data: a commit lost to a crash is
 	// replayed from the older checkpoint, so no flush wait is needed.
-	if _, err := tx.Exec(ctx, "SET LOCAL synchronous_commit = off", pgx.QueryExecModeSimpleProtocol); err != nil {
+	// Staged keys are joined to the target one by one through its key's
+	// index, never by scanning a large target table (the staging table
+	// has no statistics the planner could weigh).
+	if _, err := tx.Exec(ctx, "SET LOCAL synchronous_commit = off; SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off",
+		pgx.QueryExecModeSimpleProtocol); err != nil {
 		return 0, fmt.Errorf("applying changes of task %s: %w", a.task, err)
 	}
 	// Like a subscription's apply worker, write as a replica: foreign keys
@@ -660,13 +660,7 @@ func (b *applyBatch) flush(ctx context.Context, at *applyTable) error {
 	if _, err := b.tx.Conn().PgConn().CopyFrom(ctx, &buf, "COPY apply_stage FROM STDIN"); err != nil {
 		return fmt.Errorf("staging changes of %s: %w", at.source, err)
 	}
-	// Statistics let the planner join the staged keys to a large target
-	// table by its index rather than by scanning it.
-	prep := "SAVEPOINT apply_flush"
-	if len(rows) >= analyzeStageRows {
-		prep = "ANALYZE apply_stage; " + prep
-	}
-	if _, err := b.tx.Exec(ctx, prep, pgx.QueryExecModeSimpleProtocol); err != nil {
+	if _, err := b.tx.Exec(ctx, "SAVEPOINT apply_flush", pgx.QueryExecModeSimpleProtocol); err != nil {
 		return fmt.Errorf("staging changes of %s: %w", at.source, err)
 	}
 	s := buildApplySQL(at, p.cols)
