@@ -1,10 +1,8 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	_ "embed"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -197,22 +195,9 @@ func (b *bench) logicalSync(ctx context.Context) (time.Duration, string, error) 
 		if err != nil {
 			return err
 		}
-		for {
-			var notReady, total int
-			err := conn.QueryRow(ctx, "SELECT count(*) FILTER (WHERE srsubstate <> 'r'), count(*) FROM pg_subscription_rel r "+
-				"JOIN pg_subscription s ON s.oid = r.srsubid WHERE s.subname = $1", sub).Scan(&notReady, &total)
-			if err != nil {
-				return err
-			}
-			if notReady == 0 && total == len(shopTables) {
-				return nil
-			}
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-time.After(50 * time.Millisecond):
-			}
-		}
+		return poll(ctx, 50*time.Millisecond, syncLimit, "initial sync of "+sub, func() (bool, error) {
+			return subscriptionReady(ctx, conn, sub)
+		})
 	})
 	// Dropping the subscription drops its slot on the source.
 	if _, dropErr := conn.Exec(context.WithoutCancel(ctx), "DROP SUBSCRIPTION IF EXISTS "+sub); err == nil {
@@ -239,29 +224,12 @@ func (b *bench) ours(ctx context.Context, from string, rows int) (time.Duration,
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return 0, memPeak{}, err
 	}
-	if err := os.WriteFile(filepath.Join(dir, "main.tf"), []byte(b.taskConfig(from, db)), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "main.tf"), []byte(b.taskConfig("bench", "full_load", from, db)), 0o600); err != nil {
 		return 0, memPeak{}, err
 	}
-	var (
-		out bytes.Buffer
-		mem memPeak
-	)
-	took, err := b.measure(ctx, func() error {
-		cmd := exec.CommandContext(ctx, "terraform", "apply", "-auto-approve", "-no-color", "-input=false")
-		cmd.Dir, cmd.Env, cmd.Stdout, cmd.Stderr = dir, b.terraformEnv(), &out, &out
-		if err := cmd.Start(); err != nil {
-			return err
-		}
-		stop := sampleMemory(cmd.Process.Pid, providerName, 50*time.Millisecond)
-		err := cmd.Wait()
-		mem = stop()
-		return err
-	})
+	took, mem, err := b.apply(ctx, dir)
 	if err != nil {
-		return 0, memPeak{}, fmt.Errorf("terraform apply: %w\n%s", err, lastLines(out.String(), 40))
-	}
-	if mem.procs == 0 {
-		return 0, memPeak{}, errors.New("no " + providerName + " process was seen under terraform: its memory is unknown")
+		return 0, memPeak{}, err
 	}
 	fmt.Printf("    %s orders: apply %.2f s, provider peak RSS %.1f MiB (%d provider processes sampled)\n",
 		count(rows), took.Seconds(), mem.MiB(), mem.procs)
@@ -272,7 +240,9 @@ func (b *bench) ours(ctx context.Context, from string, rows int) (time.Duration,
 	return took, mem, nil
 }
 
-func (b *bench) taskConfig(sourceDB, targetDB string) string {
+// taskConfig is the configuration of endpoints on sourceDB and targetDB and
+// of a migration_task called name moving shop.* between them in mode.
+func (b *bench) taskConfig(name, mode, sourceDB, targetDB string) string {
 	endpoint := func(name string, pg *testenv.Postgres, db string) string {
 		return fmt.Sprintf("resource \"migration_endpoint\" %q {\n  postgres = { host = %q, port = %d, database = %q, username = \"postgres\", sslmode = \"disable\" }\n}\n",
 			name, pg.Host, pg.Port, db)
@@ -283,14 +253,15 @@ func (b *bench) taskConfig(sourceDB, targetDB string) string {
   }
 }
 ` + endpoint("source", b.src, sourceDB) + endpoint("target", b.dst, targetDB) + fmt.Sprintf(`resource "migration_task" "bench" {
-  name               = "bench"
+  name               = %q
   source_endpoint_id = migration_endpoint.source.id
   target_endpoint_id = migration_endpoint.target.id
-  mode               = "full_load"
+  mode               = %q
+  wait_for           = "full_load"
   tables             = [{ source = "shop.*" }]
   parallelism        = %d
 }
-`, b.parallelism)
+`, name, mode, b.parallelism)
 }
 
 // targetWithSchema creates database db on the target with the source's shop

@@ -14,6 +14,19 @@
 //     into a fresh target database. The copy is verified (row counts and
 //     order-independent digests), and the provider's peak resident memory is
 //     sampled at the full size and at a third of it.
+//   - The catch-up of change data capture on the same source database:
+//     native logical replication (a subscription in sync, disabled while the
+//     workload runs, then enabled and timed until its slot has confirmed the
+//     source's WAL end) against a migration_task in mode full_load_and_cdc
+//     (loaded by a first apply, then timed through the whole `terraform
+//     apply` that catches up, start-up included), after the pgbench workload
+//     of workload.sql (-cdc-txns transactions of 4 changes). Both copies are
+//     verified (digests), the task's slot must have confirmed the WAL end and
+//     a following `terraform plan -detailed-exitcode` must find nothing to
+//     do. Then again with -cdc-big-txns transactions, to compare the
+//     provider's peak memory with the two backlogs. Changes per second of
+//     both, their ratio and the peak memory are printed; the subscription is
+//     dropped and the task destroyed, and no slot nor publication may remain.
 //
 // It exits non-zero only when a step or a verification fails.
 package main
@@ -48,6 +61,8 @@ type options struct {
 	parallelism int  // migration_task parallelism
 	tables      int  // tables in the assessed database
 	runs        int  // repetitions of each catalog measurement
+	skipFull    bool // seed the source, then measure CDC alone
+	cdc         cdcOptions
 }
 
 func main() {
@@ -57,6 +72,10 @@ func main() {
 	flag.IntVar(&o.parallelism, "parallelism", 4, "migration_task parallelism")
 	flag.IntVar(&o.tables, "tables", 200, "tables in the assessed database (catalog measurement)")
 	flag.IntVar(&o.runs, "runs", 5, "repetitions of each catalog measurement; the median is reported")
+	flag.BoolVar(&o.skipFull, "skip-fullload", false, "skip the catalog and full-load measurements: seed the source, then measure the CDC catch-up alone")
+	flag.IntVar(&o.cdc.txns, "cdc-txns", 20000, "pgbench transactions (4 changes each) of the CDC backlog timed against native logical replication; even")
+	flag.IntVar(&o.cdc.bigTxns, "cdc-big-txns", 200000, "transactions of the second CDC backlog, for the memory check; even; 0 skips it")
+	flag.BoolVar(&o.cdc.onlyNative, "cdc-only-native", false, "time native logical replication's catch-up alone (no migration_task)")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
@@ -69,6 +88,10 @@ func main() {
 func run(ctx context.Context, o options) error {
 	if o.rows < 6 {
 		return errors.New("-rows must be at least 6 (customers are a sixth of the orders)")
+	}
+	// pgbench runs two clients of half the transactions each.
+	if o.cdc.txns < 2 || o.cdc.txns%2 != 0 || o.cdc.bigTxns < 0 || o.cdc.bigTxns%2 != 0 {
+		return errors.New("-cdc-txns must be an even number of at least 2, -cdc-big-txns 0 or even")
 	}
 	repo, err := os.Getwd()
 	if err != nil {
@@ -102,8 +125,21 @@ func run(ctx context.Context, o options) error {
 	fmt.Printf("    source on port %d, target on port %d, %d CPUs\n", src.Port, dst.Port, runtime.NumCPU())
 
 	b := &bench{src: src, dst: dst, work: work, cliConfig: rc, parallelism: o.parallelism}
-	if err := b.catalog(ctx, o.tables, o.runs); err != nil {
-		return fmt.Errorf("catalog measurement: %w", err)
+	if o.skipFull {
+		fmt.Printf("\n==> seeding the source (%s orders in database %s; catalog and full load skipped)\n", count(o.rows), sourceDB)
+		if err := b.seed(ctx, sourceDB, o.rows); err != nil {
+			return err
+		}
+	} else {
+		if err := b.catalog(ctx, o.tables, o.runs); err != nil {
+			return fmt.Errorf("catalog measurement: %w", err)
+		}
+		if err := b.fullLoad(ctx, o.rows, o.quick); err != nil {
+			return err
+		}
 	}
-	return b.fullLoad(ctx, o.rows, o.quick)
+	if err := b.cdc(ctx, o.cdc); err != nil {
+		return fmt.Errorf("CDC measurement: %w", err)
+	}
+	return nil
 }

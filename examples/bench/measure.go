@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -260,4 +261,31 @@ func processMemory(pid int) (hwm, rss int64, ok bool) {
 		ok = true
 	}
 	return hwm, rss, ok
+}
+
+// apply times `terraform apply -auto-approve` in dir, terraform's start-up
+// included, sampling the provider's memory every 50 ms.
+func (b *bench) apply(ctx context.Context, dir string) (time.Duration, memPeak, error) {
+	var (
+		out bytes.Buffer
+		mem memPeak
+	)
+	took, err := b.measure(ctx, func() error {
+		cmd := exec.CommandContext(ctx, "terraform", "apply", "-auto-approve", "-no-color", "-input=false")
+		cmd.Dir, cmd.Env, cmd.Stdout, cmd.Stderr = dir, b.terraformEnv(), &out, &out
+		if err := cmd.Start(); err != nil {
+			return err
+		}
+		stop := sampleMemory(cmd.Process.Pid, providerName, 50*time.Millisecond)
+		err := cmd.Wait()
+		mem = stop()
+		return err
+	})
+	if err != nil {
+		return 0, memPeak{}, fmt.Errorf("terraform apply: %w\n%s", err, lastLines(out.String(), 40))
+	}
+	if mem.procs == 0 {
+		return 0, memPeak{}, errors.New("no " + providerName + " process was seen under terraform: its memory is unknown")
+	}
+	return took, mem, nil
 }
