@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	_ "embed"
 	"encoding/json"
@@ -432,7 +433,9 @@ func (b *bench) printTaskState(ctx context.Context, dir string) {
 			} `json:"root_module"`
 		} `json:"values"`
 	}
-	if json.Unmarshal(out, &show) != nil {
+	dec := json.NewDecoder(bytes.NewReader(out))
+	dec.UseNumber() // byte counts print whole
+	if dec.Decode(&show) != nil {
 		return
 	}
 	for _, r := range show.Values.RootModule.Resources {
@@ -441,7 +444,11 @@ func (b *bench) printTaskState(ctx context.Context, dir string) {
 		}
 		var attrs []string
 		for k, v := range r.Values {
-			if k == "phase" || k == "last_error" || strings.Contains(k, "lsn") || strings.Contains(k, "lag") || strings.Contains(k, "cdc") || strings.Contains(k, "change") {
+			if v == nil || v == "" {
+				continue
+			}
+			if k == "phase" || k == "last_error" || strings.Contains(k, "lsn") || strings.Contains(k, "lag") ||
+				strings.Contains(k, "wal") || strings.Contains(k, "slot") || strings.Contains(k, "change") {
 				attrs = append(attrs, fmt.Sprintf("%s = %v", k, v))
 			}
 		}
