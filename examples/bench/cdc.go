@@ -382,7 +382,7 @@ func (b *bench) rowsChanged(ctx context.Context) (int64, error) {
 // must have caught up to the WAL end it read at its start, after pgbench.
 func (b *bench) checkOurSlot(ctx context.Context, end string) error {
 	slot := "migration_" + cdcTaskName
-	got, err := scalar(ctx, b.src, "postgres", "SELECT format('%s %s', confirmed_flush_lsn, confirmed_flush_lsn >= $2::pg_lsn) FROM pg_replication_slots WHERE slot_name = $1", slot, end)
+	got, err := scalar(ctx, b.src, "postgres", "SELECT format('%s %s', confirmed_flush_lsn, (confirmed_flush_lsn >= $2::pg_lsn)::text) FROM pg_replication_slots WHERE slot_name = $1", slot, end)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return fmt.Errorf("verification FAILED: no replication slot %s on the source after the catch-up", slot)
 	}
