@@ -329,8 +329,8 @@ func (b *bench) catchUp(ctx context.Context, script string, native *nativeSub, t
 		if l.ours, l.mem, err = b.apply(ctx, tf); err != nil {
 			return l, fmt.Errorf("migration_task: %w", err)
 		}
-		fmt.Printf("    migration_task: terraform apply caught up in %.2f s, %.0f changes/s, provider peak RSS %.1f MiB (%d provider processes sampled)\n",
-			l.ours.Seconds(), rate(l.changes(), l.ours), l.mem.MiB(), l.mem.procs)
+		fmt.Printf("    migration_task: terraform apply caught up in %.2f s, %.0f changes/s, provider peak RSS %.1f MiB (each provider process, in start order: %s)\n",
+			l.ours.Seconds(), rate(l.changes(), l.ours), l.mem.MiB(), l.mem)
 		if err := b.checkOurSlot(ctx, end); err != nil {
 			return l, err
 		}

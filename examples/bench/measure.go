@@ -127,12 +127,23 @@ func lastLines(s string, n int) string {
 
 // memPeak is what sampleMemory saw of the provider processes.
 type memPeak struct {
-	hwmKiB int64 // highest VmHWM (the kernel's own peak RSS) of any of them
-	rssKiB int64 // highest VmRSS sampled
-	procs  int   // how many provider processes were seen
+	hwmKiB int64   // highest VmHWM (the kernel's own peak RSS) of any of them
+	rssKiB int64   // highest VmRSS sampled
+	procs  int     // how many provider processes were seen
+	each   []int64 // peak (KiB) of each of them, in the order they were first seen
 }
 
 func (m memPeak) MiB() float64 { return float64(max(m.hwmKiB, m.rssKiB)) / 1024 }
+
+// String lists the peak of each provider process, in MiB: terraform starts
+// one per phase, so it tells which phase peaked.
+func (m memPeak) String() string {
+	each := make([]string, len(m.each))
+	for i, kib := range m.each {
+		each[i] = strconv.FormatFloat(float64(kib)/1024, 'f', 1, 64)
+	}
+	return strings.Join(each, ", ") + " MiB"
+}
 
 // sampleMemory samples, every interval, the memory of each process called
 // name that descends from process root, until stop is called. Terraform
@@ -140,7 +151,7 @@ func (m memPeak) MiB() float64 { return float64(max(m.hwmKiB, m.rssKiB)) / 1024 
 func sampleMemory(root int, name string, every time.Duration) (stop func() memPeak) {
 	var (
 		peak memPeak
-		seen = map[int]bool{}
+		seen = map[int]int{} // pid → index in peak.each
 		done = make(chan struct{})
 		wg   sync.WaitGroup
 	)
@@ -153,7 +164,13 @@ func sampleMemory(root int, name string, every time.Duration) (stop func() memPe
 			if !ok {
 				continue
 			}
-			seen[pid] = true
+			i, ok := seen[pid]
+			if !ok {
+				i = len(peak.each)
+				seen[pid] = i
+				peak.each = append(peak.each, 0)
+			}
+			peak.each[i] = max(peak.each[i], hwm, rss)
 			peak.hwmKiB, peak.rssKiB = max(peak.hwmKiB, hwm), max(peak.rssKiB, rss)
 		}
 	}
