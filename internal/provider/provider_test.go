@@ -57,17 +57,7 @@ func skipUnlessAcc(t *testing.T) {
 
 func sharedPostgres(t *testing.T) *testenv.Postgres {
 	t.Helper()
-	skipUnlessAcc(t)
-	shared.mu.Lock()
-	defer shared.mu.Unlock()
-	if shared.pg == nil {
-		pg, err := testenv.StartPostgres(context.Background(), testenv.PostgresOptions{})
-		if err != nil {
-			t.Fatalf("starting PostgreSQL: %v", err)
-		}
-		shared.pg = pg
-	}
-	return shared.pg
+	return sharedCluster(t, &shared.pg)
 }
 
 // sharedCDCSource is a second cluster for change data capture sources: the
@@ -75,17 +65,23 @@ func sharedPostgres(t *testing.T) *testenv.Postgres {
 // as with separate servers in production.
 func sharedCDCSource(t *testing.T) *testenv.Postgres {
 	t.Helper()
+	return sharedCluster(t, &shared.cdcSrc)
+}
+
+// sharedCluster starts the cluster *pg on first use.
+func sharedCluster(t *testing.T, pg **testenv.Postgres) *testenv.Postgres {
+	t.Helper()
 	skipUnlessAcc(t)
 	shared.mu.Lock()
 	defer shared.mu.Unlock()
-	if shared.cdcSrc == nil {
-		pg, err := testenv.StartPostgres(context.Background(), testenv.PostgresOptions{})
+	if *pg == nil {
+		started, err := testenv.StartPostgres(context.Background(), testenv.PostgresOptions{})
 		if err != nil {
 			t.Fatalf("starting PostgreSQL: %v", err)
 		}
-		shared.cdcSrc = pg
+		*pg = started
 	}
-	return shared.cdcSrc
+	return *pg
 }
 
 func sharedDynalite(t *testing.T) *testenv.Dynalite {

@@ -1,12 +1,9 @@
 package provider
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -286,27 +283,7 @@ func TestAccTaskCDC_followsTheSource(t *testing.T) {
 func (e *cdcEnv) killDuringCatchUp(t *testing.T, task string) {
 	t.Helper()
 	before := queryString(t, e.tgt, e.tgtDB, `SELECT lsn::text FROM _migration.cdc WHERE task = '`+task+`'`)
-	cmd := exec.Command("terraform", "apply", "-auto-approve", "-no-color")
-	cmd.Dir = e.dir
-	cmd.Env = append(os.Environ(), append(e.env, "TF_LOG=INFO")...)
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stdout = io.Discard
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	killed := false
-	sc := bufio.NewScanner(stderr)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		if !killed && strings.Contains(sc.Text(), "changes applied") {
-			killed = killProvider(t, cmd.Process.Pid)
-		}
-	}
-	_ = cmd.Wait()
-	if !killed {
+	if !applyAndKill(t, e.dir, e.env, "changes applied") {
 		t.Fatal("the apply finished before a batch of changes was logged; nothing was killed")
 	}
 	after := queryString(t, e.tgt, e.tgtDB, `SELECT lsn::text FROM _migration.cdc WHERE task = '`+task+`'`)

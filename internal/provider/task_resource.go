@@ -712,7 +712,7 @@ func (p *progressLog) summary(s enginecopy.Status, c task.CDCProgress) string {
 		if secs := elapsed.Seconds(); secs > 0 && c.Changes > 0 {
 			fmt.Fprintf(&b, " (%.0f changes/s this apply)", float64(c.Changes)/secs)
 		}
-		fmt.Fprintf(&b, "; target at %s, catching up to %s (the source's WAL end when the catch-up started).", c.Applied, c.Until)
+		fmt.Fprintf(&b, "; last commit applied at %s, the source's WAL end at the start of the catch-up %s.", c.Applied, c.Until)
 	}
 	return b.String()
 }

@@ -420,27 +420,7 @@ resource "migration_task" "t" {
 	env := []string{"TF_CLI_CONFIG_FILE=" + cliConfig, "TF_IN_AUTOMATION=1", "TF_VAR_src_pw=src-pw", "TF_VAR_tgt_pw=tgt-pw", "TF_LOG=INFO", "PGPASSWORD="}
 
 	// First apply: kill the provider as soon as a chunk has been copied.
-	cmd := exec.Command("terraform", "apply", "-auto-approve", "-no-color")
-	cmd.Dir = work
-	cmd.Env = append(os.Environ(), env...)
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stdout = io.Discard
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	killed := false
-	sc := bufio.NewScanner(stderr)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		if !killed && strings.Contains(sc.Text(), "chunk copied") {
-			killed = killProvider(t, cmd.Process.Pid)
-		}
-	}
-	_ = cmd.Wait()
-	if !killed {
+	if !applyAndKill(t, work, env, "chunk copied") {
 		t.Fatal("the first apply finished before a chunk was logged; nothing was killed")
 	}
 	if got := queryString(t, pg, tgt, `SELECT count(*)::text FROM _migration.chunks WHERE done_at IS NOT NULL`); got == "0" {
@@ -460,6 +440,34 @@ resource "migration_task" "t" {
 	if out, code := terraformRun(t, work, env, "plan", "-detailed-exitcode", "-no-color"); code != 0 {
 		t.Fatalf("plan after completion: exit %d, want 0 (empty)\n%s", code, out)
 	}
+}
+
+// applyAndKill runs terraform apply in dir with TF_LOG=INFO and kills the
+// provider process (kill -9) when its log first shows marker; it reports
+// whether it did before the apply ended.
+func applyAndKill(t *testing.T, dir string, env []string, marker string) bool {
+	t.Helper()
+	cmd := exec.Command("terraform", "apply", "-auto-approve", "-no-color")
+	cmd.Dir = dir
+	cmd.Env = append(append(os.Environ(), env...), "TF_LOG=INFO")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout = io.Discard
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	killed := false
+	sc := bufio.NewScanner(stderr)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		if !killed && strings.Contains(sc.Text(), marker) {
+			killed = killProvider(t, cmd.Process.Pid)
+		}
+	}
+	_ = cmd.Wait()
+	return killed
 }
 
 // killProvider sends SIGKILL to the terraform-provider-migration process

@@ -231,6 +231,11 @@ func (s Spec) cdcProblems(ctx context.Context, src *pgxpool.Pool, p *plan.Plan, 
 				s.Name, slot, st.Checkpoint, reload)})
 		return problems
 	}
+	if p == nil {
+		// A look at the slot alone (refresh, after an apply): what setting
+		// up capture needs is checked when there is a plan.
+		return problems
+	}
 
 	var walLevel string
 	var replication, createDB bool
@@ -273,9 +278,6 @@ func (s Spec) cdcProblems(ctx context.Context, src *pgxpool.Pool, p *plan.Plan, 
 				fmt.Sprintf("Change data capture creates publication %s, which needs the CREATE privilege on the source "+
 					"database: GRANT CREATE ON DATABASE %s TO %s.", cdc.PublicationName(s.Name), s.Source.Postgres.Database, s.Source.Postgres.Username))
 		}
-	}
-	if p == nil {
-		return problems
 	}
 	if !st.Slot.Exists {
 		// CREATE PUBLICATION … FOR TABLE takes the tables' owner.
