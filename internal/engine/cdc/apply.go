@@ -27,7 +27,7 @@ const firstNormalOID = 16384
 type Applier struct {
 	tgt    *pgxpool.Pool
 	task   string
-	tables map[string]*applyTable // by source schema.name
+	tables map[relName]*applyTable // by source schema and name
 	// order is the plan's table order; flushes follow it so referenced
 	// tables are written before the tables referencing them.
 	order []*applyTable
@@ -37,6 +37,9 @@ type Applier struct {
 	// planned column (see addPlannedColumns).
 	complete atomic.Bool
 }
+
+// relName is a source table's schema and name.
+type relName struct{ schema, name string }
 
 // applyTable is what the plan says about one table.
 type applyTable struct {
@@ -62,7 +65,7 @@ type applyCol struct {
 
 // NewApplier maps source tables to the plan's tables (by schema.name of Table.Source). Changes to tables not in the plan are skipped.
 func NewApplier(tgt *pgxpool.Pool, task string, p *plan.Plan) *Applier {
-	a := &Applier{tgt: tgt, task: task, tables: map[string]*applyTable{}}
+	a := &Applier{tgt: tgt, task: task, tables: map[relName]*applyTable{}}
 	if p == nil {
 		return a
 	}
@@ -98,7 +101,7 @@ func NewApplier(tgt *pgxpool.Pool, task string, p *plan.Plan) *Applier {
 			}
 			at.key = append(at.key, i)
 		}
-		a.tables[at.source] = at
+		a.tables[relName{t.Source.Schema, t.Source.Name}] = at
 		a.order = append(a.order, at)
 	}
 	return a
@@ -356,6 +359,12 @@ type applyBatch struct {
 	a       *Applier
 	tx      pgx.Tx
 	pending map[*applyTable]*applyPending
+	// vals and rows are chunks the batch's collapsed rows are cut from,
+	// and scratch builds key strings: a batch holds tens of thousands of
+	// rows, and allocating each piece alone was a large part of apply's CPU.
+	vals    []Value
+	rows    []applyRow
+	scratch []byte
 }
 
 // applyPending holds a table's collapsed changes not yet written: one row
@@ -366,6 +375,9 @@ type applyPending struct {
 	tgtCol map[string]bool // target's columns; nil until read
 	rows   map[string]int  // key → index in order
 	order  []*applyRow
+	// pos maps the columns of posOf (a Relation's column list) to cols.
+	pos   []int
+	posOf *Column
 }
 
 // applyRow is the final state of one key in the batch.
@@ -377,15 +389,27 @@ type applyRow struct {
 	lookup []Value
 	key    []Value
 	lsn    pgoutput.LSN
+	// existed is true when the key was on the source before the batch
+	// (its first change in the batch is an update or a delete), so it is
+	// on the target too; moved when the row's key changed in the batch.
+	existed, moved bool
 }
 
-func (r *applyRow) flagged() bool {
-	for _, v := range r.vals {
-		if v.Kind == 'u' {
-			return true
-		}
+func (b *applyBatch) newValues(n int) []Value {
+	if len(b.vals)+n > cap(b.vals) {
+		b.vals = make([]Value, 0, max(4096, n))
 	}
-	return false
+	i := len(b.vals)
+	b.vals = b.vals[:i+n]
+	return b.vals[i : i+n : i+n]
+}
+
+func (b *applyBatch) newRow(r applyRow) *applyRow {
+	if len(b.rows) == cap(b.rows) {
+		b.rows = make([]applyRow, 0, 1024)
+	}
+	b.rows = append(b.rows, r)
+	return &b.rows[len(b.rows)-1]
 }
 
 func (b *applyBatch) table(at *applyTable) *applyPending {
@@ -401,7 +425,7 @@ func (b *applyBatch) table(at *applyTable) *applyPending {
 }
 
 func (b *applyBatch) change(ctx context.Context, lsn pgoutput.LSN, c *Change) error {
-	at := b.a.tables[c.Schema+"."+c.Table]
+	at := b.a.tables[relName{c.Schema, c.Table}]
 	if at == nil {
 		return nil
 	}
@@ -425,17 +449,22 @@ func (b *applyBatch) change(ctx context.Context, lsn pgoutput.LSN, c *Change) er
 	if err := b.addColumns(ctx, at, p, lsn, c); err != nil {
 		return err
 	}
-	// pos maps the change's columns to the pending columns (-1: not copied).
-	pos := make([]int, len(c.Columns))
-	for i, col := range c.Columns {
-		j, ok := p.colIdx[col.Name]
-		if !ok {
-			j = -1
+	// pos maps the change's columns to the pending columns (-1: not
+	// copied); changes of one Relation share it.
+	if len(c.Columns) > 0 && (p.posOf != &c.Columns[0] || len(p.pos) != len(c.Columns)) {
+		p.pos = make([]int, len(c.Columns))
+		for i, col := range c.Columns {
+			j, ok := p.colIdx[col.Name]
+			if !ok {
+				j = -1
+			}
+			p.pos[i] = j
 		}
-		pos[i] = j
+		p.posOf = &c.Columns[0]
 	}
+	pos := p.pos
 	pick := func(src []Value) ([]Value, error) {
-		out := make([]Value, len(p.cols))
+		out := b.newValues(len(p.cols))
 		for i := range out {
 			out[i] = Value{Kind: 'n'}
 		}
@@ -453,16 +482,25 @@ func (b *applyBatch) change(ctx context.Context, lsn pgoutput.LSN, c *Change) er
 	if len(at.key) == 0 {
 		return b.keyless(ctx, at, p, lsn, c, pick)
 	}
-	keyOf := func(vals []Value) ([]Value, string) {
-		k := make([]Value, len(at.key))
-		var s []byte
+	// keyOf returns the key's values and a string for the key, built in
+	// b.scratch: valid until the next call.
+	keyOf := func(vals []Value) ([]Value, []byte) {
+		k := b.newValues(len(at.key))
+		s := b.scratch[:0]
 		for i, j := range at.key {
 			k[i] = vals[j]
 			s = strconv.AppendInt(s, int64(len(vals[j].Data)), 10)
-			s = append(s, vals[j].Kind, ':')
+			s = append(s, byte(vals[j].Kind), ':')
 			s = append(s, vals[j].Data...)
 		}
-		return k, string(s)
+		b.scratch = s
+		return k, s
+	}
+	prior := func(ks []byte) *applyRow {
+		if i, ok := p.rows[string(ks)]; ok {
+			return p.order[i]
+		}
+		return nil
 	}
 	var newVals, oldVals []Value
 	var err error
@@ -479,50 +517,83 @@ func (b *applyBatch) change(ctx context.Context, lsn pgoutput.LSN, c *Change) er
 	switch c.Op {
 	case Insert:
 		k, ks := keyOf(newVals)
-		b.put(p, ks, &applyRow{vals: newVals, key: k, lookup: k, lsn: lsn})
+		row := applyRow{vals: newVals, key: k, lookup: k, lsn: lsn}
+		if prev := prior(ks); prev != nil {
+			row.existed = prev.existed
+		}
+		b.put(p, string(ks), row)
 	case Delete:
 		if oldVals == nil {
 			return &ApplyError{Table: at.target, LSN: lsn, Err: errors.New("delete without old key")}
 		}
 		k, ks := keyOf(oldVals)
-		b.put(p, ks, &applyRow{del: true, key: k, lsn: lsn})
+		row := applyRow{del: true, key: k, lsn: lsn, existed: true}
+		if prev := prior(ks); prev != nil {
+			row.existed = prev.existed
+		}
+		b.put(p, string(ks), row)
 	case Update:
 		k, ks := keyOf(newVals)
-		lookup, lookupKS := k, ks
+		key := string(ks)
+		lookup, lookupKey := k, key
 		if oldVals != nil {
-			if ok, oks := keyOf(oldVals); oks != ks {
-				lookup, lookupKS = ok, oks
+			if ok, oks := keyOf(oldVals); string(oks) != key {
+				lookup, lookupKey = ok, string(oks)
 			}
 		}
-		row := &applyRow{vals: newVals, key: k, lookup: lookup, lsn: lsn}
+		row := applyRow{vals: newVals, key: k, lookup: lookup, lsn: lsn, existed: true, moved: lookupKey != key}
 		// Unchanged values come from the key's earlier state in the batch
 		// when there is one; else from the target row at lookup.
-		if pi, ok := p.rows[lookupKS]; ok && !p.order[pi].del {
-			prev := p.order[pi]
+		var old *applyRow
+		if i, ok := p.rows[lookupKey]; ok {
+			old = p.order[i]
+		}
+		if old != nil && !old.del {
 			for i, v := range newVals {
 				if v.Kind == 'u' {
-					newVals[i] = prev.vals[i]
+					newVals[i] = old.vals[i]
 				}
 			}
-			row.lookup = prev.lookup
+			row.lookup = old.lookup
+			row.moved = row.moved || old.moved
 		}
-		if lookupKS != ks {
-			b.put(p, lookupKS, &applyRow{del: true, key: lookup, lsn: lsn})
+		if lookupKey != key {
+			gone := applyRow{del: true, key: lookup, lsn: lsn, existed: true}
+			if old != nil {
+				gone.existed = old.existed
+			}
+			b.put(p, lookupKey, gone)
+			row.existed = false
+			if i, ok := p.rows[key]; ok {
+				row.existed = p.order[i].existed
+			}
+		} else if old != nil {
+			row.existed = old.existed
 		}
-		b.put(p, ks, row)
+		b.put(p, key, row)
 	default:
 		return fmt.Errorf("table %s: unknown change %q at %s", at.source, c.Op, lsn)
 	}
 	return nil
 }
 
-func (b *applyBatch) put(p *applyPending, ks string, r *applyRow) {
-	if i, ok := p.rows[ks]; ok {
-		p.order[i] = r
+// put makes r the final state of key (overwriting the earlier state in place).
+func (b *applyBatch) put(p *applyPending, key string, r applyRow) {
+	if i, ok := p.rows[key]; ok {
+		*p.order[i] = r
 		return
 	}
-	p.rows[ks] = len(p.order)
-	p.order = append(p.order, r)
+	p.rows[key] = len(p.order)
+	p.order = append(p.order, b.newRow(r))
+}
+
+func (r *applyRow) flagged() bool {
+	for _, v := range r.vals {
+		if v.Kind == 'u' {
+			return true
+		}
+	}
+	return false
 }
 
 // addColumns adds to the target the columns a change has that neither the
@@ -595,6 +666,15 @@ func (b *applyBatch) flush(ctx context.Context, at *applyTable) error {
 	p.rows = map[string]int{}
 	p.order = nil
 
+	if len(at.key) > 0 {
+		done, err := b.flushTyped(ctx, at, p, rows)
+		if done || err != nil {
+			return err
+		}
+		// The target does not hold what the source's changes imply, or a
+		// row is at fault: the general statements below take the target as
+		// it is, and name the row at fault.
+	}
 	var nFlag, nDel, nPlain int
 	for _, r := range rows {
 		switch {
@@ -706,6 +786,217 @@ func (b *applyBatch) flush(ctx context.Context, at *applyTable) error {
 	return nil
 }
 
+// errDiverged tells flushTyped's caller that the target lacks a row the
+// source updated.
+var errDiverged = errors.New("target row missing")
+
+// flushTyped writes a keyed table's pending rows the fast way, relying on
+// the target holding what the source held before the batch: the rows are
+// copied into a staging table typed like the source columns (COPY parses
+// each value once), then keys that existed are deleted or updated in place
+// and new keys inserted, with no conflict handling. It reports done=false,
+// with everything it did undone, when that does not hold (an update found
+// no row, an insert found one) or when a row's values are at fault, so
+// that flush's general statements can take over; and when the batch has
+// a key change that leaves values to read from the row's old key.
+func (b *applyBatch) flushTyped(ctx context.Context, at *applyTable, p *applyPending, rows []*applyRow) (done bool, err error) {
+	var nDel, nUpd, nIns int
+	flags := false
+	for _, r := range rows {
+		switch {
+		case r.del:
+			if r.existed {
+				nDel++
+			}
+		case r.existed && !r.moved:
+			nUpd++
+			flags = flags || r.flagged()
+		case r.moved && r.flagged():
+			return false, nil
+		default:
+			nIns++
+		}
+	}
+	if nDel+nUpd+nIns == 0 {
+		return true, nil
+	}
+	var ddl strings.Builder
+	ddl.WriteString("SAVEPOINT apply_typed; CREATE TEMP TABLE apply_typed (__op \"char\"")
+	for i, c := range p.cols {
+		fmt.Fprintf(&ddl, ", __c%d %s", i, c.srcType)
+	}
+	if flags {
+		for i := range p.cols {
+			fmt.Fprintf(&ddl, ", __u%d bool", i)
+		}
+	}
+	ddl.WriteString(") ON COMMIT DROP")
+	if _, err := b.tx.Exec(ctx, ddl.String(), pgx.QueryExecModeSimpleProtocol); err != nil {
+		return false, fmt.Errorf("staging changes of %s: %w", at.source, err)
+	}
+	var buf bytes.Buffer
+	for _, r := range rows {
+		var op byte
+		switch {
+		case r.del && !r.existed:
+			continue // inserted and deleted within the batch
+		case r.del:
+			op = 'D'
+		case r.existed && !r.moved:
+			op = 'U'
+		default:
+			op = 'I'
+		}
+		buf.WriteByte(op)
+		for i := range p.cols {
+			buf.WriteByte('\t')
+			if r.del {
+				v := Value{Kind: 'n'}
+				for k, j := range at.key {
+					if j == i {
+						v = r.key[k]
+					}
+				}
+				appendCopy(&buf, v)
+				continue
+			}
+			appendCopy(&buf, r.vals[i])
+		}
+		if flags {
+			for i := range p.cols {
+				if !r.del && r.vals[i].Kind == 'u' {
+					buf.WriteString("\tt")
+				} else {
+					buf.WriteString("\tf")
+				}
+			}
+		}
+		buf.WriteByte('\n')
+	}
+	undo := func(cause error) (bool, error) {
+		if !rowFault(cause) && !errors.Is(cause, errDiverged) {
+			return false, &ApplyError{Table: at.target, LSN: rows[len(rows)-1].lsn, Err: cause}
+		}
+		if _, err := b.tx.Exec(ctx, "ROLLBACK TO SAVEPOINT apply_typed; RELEASE SAVEPOINT apply_typed", pgx.QueryExecModeSimpleProtocol); err != nil {
+			return false, &ApplyError{Table: at.target, LSN: rows[len(rows)-1].lsn, Err: cause}
+		}
+		return false, nil
+	}
+	if _, err := b.tx.Conn().PgConn().CopyFrom(ctx, &buf, "COPY apply_typed FROM STDIN"); err != nil {
+		return undo(err)
+	}
+	s := buildTypedSQL(at, p.cols, flags)
+	if nDel > 0 {
+		if _, err := b.tx.Exec(ctx, s.del, pgx.QueryExecModeExec); err != nil {
+			return undo(err)
+		}
+	}
+	if nUpd > 0 {
+		tag, err := b.tx.Exec(ctx, s.update, pgx.QueryExecModeExec)
+		if err == nil && tag.RowsAffected() != int64(nUpd) {
+			err = errDiverged
+		}
+		if err != nil {
+			return undo(err)
+		}
+	}
+	if nIns > 0 {
+		if _, err := b.tx.Exec(ctx, s.insert, pgx.QueryExecModeExec); err != nil {
+			return undo(err)
+		}
+	}
+	if _, err := b.tx.Exec(ctx, "DROP TABLE apply_typed; RELEASE SAVEPOINT apply_typed", pgx.QueryExecModeSimpleProtocol); err != nil {
+		return false, fmt.Errorf("staging changes of %s: %w", at.source, err)
+	}
+	return true, nil
+}
+
+type typedSQL struct{ del, update, insert string }
+
+// buildTypedSQL writes flushTyped's statements over apply_typed. The plan's
+// expressions name the source columns, so they are evaluated over a derived
+// table giving the staged columns the source names.
+func buildTypedSQL(at *applyTable, cols []applyCol, flags bool) typedSQL {
+	q := func(s string) string { return pgx.Identifier{s}.Sanitize() }
+	src := func(op string) string {
+		var b strings.Builder
+		b.WriteString("(SELECT ")
+		for i, c := range cols {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			fmt.Fprintf(&b, "__c%d AS %s", i, q(c.source))
+			if flags {
+				fmt.Fprintf(&b, ", __u%d", i)
+			}
+		}
+		b.WriteString(" FROM apply_typed WHERE __op = '" + op + "') s")
+		return b.String()
+	}
+	// values: "(SELECT expr AS __v0, ... [, __uI] FROM <src>) n"
+	values := func(op string) string {
+		var b strings.Builder
+		b.WriteString("(SELECT ")
+		for i, c := range cols {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			fmt.Fprintf(&b, "%s AS __v%d", c.expr, i)
+			if flags {
+				fmt.Fprintf(&b, ", s.__u%d", i)
+			}
+		}
+		b.WriteString(" FROM " + src(op) + ") n")
+		return b.String()
+	}
+	isKey := map[int]bool{}
+	match := make([]string, len(at.key))
+	for k, j := range at.key {
+		isKey[j] = true
+		match[k] = fmt.Sprintf("t.%s = n.__v%d", q(cols[j].target), j)
+	}
+	where := strings.Join(match, " AND ")
+
+	var del strings.Builder
+	del.WriteString("DELETE FROM " + at.ident + " t USING (SELECT ")
+	for k, j := range at.key {
+		if k > 0 {
+			del.WriteString(", ")
+		}
+		fmt.Fprintf(&del, "%s AS __v%d", cols[j].expr, j)
+	}
+	del.WriteString(" FROM " + src("D") + ") n WHERE " + where)
+
+	var set []string
+	for i, c := range cols {
+		if isKey[i] {
+			continue
+		}
+		v := fmt.Sprintf("n.__v%d", i)
+		if flags {
+			v = fmt.Sprintf("CASE WHEN n.__u%d THEN t.%s ELSE n.__v%d END", i, q(c.target), i)
+		}
+		set = append(set, q(c.target)+" = "+v)
+	}
+	update := ""
+	if len(set) > 0 {
+		update = "UPDATE " + at.ident + " t SET " + strings.Join(set, ", ") + " FROM " + values("U") + " WHERE " + where
+	} else {
+		// Only key columns: an update that keeps the key changes nothing,
+		// but must still find its row.
+		update = "SELECT 1 FROM " + at.ident + " t, " + values("U") + " WHERE " + where
+	}
+
+	tcols := make([]string, len(cols))
+	exprs := make([]string, len(cols))
+	for i, c := range cols {
+		tcols[i] = q(c.target)
+		exprs[i] = c.expr
+	}
+	insert := "INSERT INTO " + at.ident + " (" + strings.Join(tcols, ", ") + ") SELECT " + strings.Join(exprs, ", ") + " FROM " + src("I")
+	return typedSQL{del: del.String(), update: update, insert: insert}
+}
+
 // rowFault reports an error a row's values cause (a data exception or a
 // constraint violation), which a row-at-a-time retry can pin to one key.
 func rowFault(err error) bool {
@@ -720,7 +1011,14 @@ func appendCopy(buf *bytes.Buffer, v Value) {
 		return
 	}
 	d := v.Data
-	if !bytes.ContainsAny(d, "\\\n\r\t") {
+	plain := true
+	for _, c := range d {
+		if c == '\\' || c == '\n' || c == '\r' || c == '\t' {
+			plain = false
+			break
+		}
+	}
+	if plain {
 		buf.Write(d)
 		return
 	}

@@ -226,6 +226,37 @@ func applyMD5(t *testing.T, pool *pgxpool.Pool, s string) string {
 	return out
 }
 
+// TestApplyTargetDiverged checks that changes still land when the target
+// does not hold what the source held: rows deleted or added there by hand.
+// Apply relies on the target matching the source for its fast statements,
+// and falls back to statements that take the target as it is.
+func TestApplyTargetDiverged(t *testing.T) {
+	pool := applyTarget(t, applyItemsDDL)
+	a := NewApplier(pool, "shop", applyItemsPlan())
+	c := applyItemsCols
+	big := strings.Repeat("toast", 10000)
+	applyMust(t, a, 10, applyTxn(10, applyIns("items", c, "1", "one", big), applyIns("items", c, "2", "two", "x"),
+		applyIns("items", c, "3", "three", "x")))
+	// Behind the task's back: 2 goes, 9 comes.
+	if _, err := pool.Exec(t.Context(), `DELETE FROM items WHERE id = 2; INSERT INTO items VALUES (9, 'stray', 'x')`); err != nil {
+		t.Fatal(err)
+	}
+	applyMust(t, a, 20, applyTxn(20,
+		applyUpd("items", c, nil, "1", "uno", applyKeep), // found: its kept value stays
+		applyUpd("items", c, nil, "2", "dos", "y"),        // missing: written whole
+		applyDel("items", c, applyVals("3", applyNull, applyNull), false)))
+	applyMust(t, a, 25, applyTxn(25, applyIns("items", c, "9", "nine", "z"))) // present: overwritten
+	applyWant(t, pool, "SELECT id, name, md5(note) FROM items ORDER BY id",
+		"1|uno|"+applyMD5(t, pool, big), "2|dos|"+applyMD5(t, pool, "y"), "9|nine|"+applyMD5(t, pool, "z"))
+	// A delete of a row the target lost is nothing to do.
+	if _, err := pool.Exec(t.Context(), `DELETE FROM items WHERE id = 2`); err != nil {
+		t.Fatal(err)
+	}
+	applyMust(t, a, 30, applyTxn(30, applyDel("items", c, applyVals("2", applyNull, applyNull), false),
+		applyIns("items", c, "4", "four", "w")))
+	applyWant(t, pool, "SELECT id, name FROM items ORDER BY id", "1|uno", "4|four", "9|nine")
+}
+
 func TestApplyKeyChange(t *testing.T) {
 	pool := applyTarget(t, applyItemsDDL)
 	a := NewApplier(pool, "shop", applyItemsPlan())

@@ -44,6 +44,7 @@ var (
 	backoffCap      = 5 * time.Second
 	dropWaitTimeout = 30 * time.Second
 	closeTimeout    = 5 * time.Second
+	firstBatchBytes = 1 << 20
 	// What a change and a value cost in memory beyond their data (the
 	// Change, its slices and Value headers, the decoder's allocations), so
 	// a batch's accounted size is close to what it holds.
@@ -421,9 +422,24 @@ func whileSlotInUse(ctx context.Context, f func() error) error {
 // reopened with exponential backoff until ctx ends.
 func (s Source) Read(ctx context.Context, task string, from, until pgoutput.LSN, maxBytes int,
 	fn func([]Txn) error, applied func() pgoutput.LSN) error {
-	r := &reader{
+	return s.ReadSettled(ctx, task, from, until, maxBytes, fn, applied, nil)
+}
+
+// ReadSettled is Read that, once the last transaction is passed to fn,
+// calls settle before it ends the stream: settle waits until the batches
+// handed over are applied and returns the position to confirm (until, when
+// all is applied) and the error that stopped applying. Confirming on the
+// open stream spares a connection and a second decoding of the WAL that
+// advancing the slot afterwards would take. settle is not called when the
+// stream ends early or there was nothing to read.
+func (s Source) ReadSettled(ctx context.Context, task string, from, until pgoutput.LSN, maxBytes int,
+	fn func([]Txn) error, applied func() pgoutput.LSN, settle func() (pgoutput.LSN, error)) error {
+	r := &reader{settle: settle,
 		src: s, slot: SlotName(task), pub: PublicationName(task),
 		from: from, until: until, maxBytes: maxBytes, fn: fn, applied: applied,
+		// The first batches are smaller, so that applying starts while
+		// the next ones are read instead of after a whole batch.
+		limit: min(maxBytes, firstBatchBytes),
 	}
 	backoff := backoffStart
 	for {
@@ -501,8 +517,13 @@ type reader struct {
 	slot, pub   string
 	from, until pgoutput.LSN
 	maxBytes    int
+	// limit is the current batch's size: firstBatchBytes, doubling up to maxBytes.
+	limit int
 	fn          func([]Txn) error
 	applied     func() pgoutput.LSN
+	settle      func() (pgoutput.LSN, error)
+	// settled is what settle returned: reported from then on.
+	settled pgoutput.LSN
 
 	// confirmed is the slot's position when the session started: reports
 	// never go below it, even before the target applied anything.
@@ -514,6 +535,7 @@ type reader struct {
 	reach pgoutput.LSN
 
 	relations map[uint32]*relation
+	mem       arena
 	txn       *Txn
 	txnBytes  int
 	batch     []Txn
@@ -555,19 +577,39 @@ func (r *reader) session(ctx context.Context) (progressed bool, err error) {
 	if err := r.status(ctx, conn, true); err != nil {
 		return false, err
 	}
+	// Receiving watches no context: pgconn would set up a watch for every
+	// message, which costs more than decoding it. A read deadline, moved
+	// on as messages come, notices an idle stream instead, and ctx ending
+	// cuts the read short through the same deadline.
+	netConn := conn.Conn()
+	stop := context.AfterFunc(ctx, func() { _ = netConn.SetReadDeadline(time.Unix(1, 0)) })
+	defer func() {
+		if stop() {
+			_ = netConn.SetReadDeadline(time.Time{})
+		}
+	}()
 	lastStatus := time.Now()
+	var deadlineSet time.Time
 	for {
-		if time.Since(lastStatus) >= statusInterval {
+		now := time.Now()
+		if now.Sub(lastStatus) >= statusInterval {
 			if err := r.status(ctx, conn, false); err != nil {
 				return false, err
 			}
-			lastStatus = time.Now()
+			lastStatus = now
 		}
-		rctx, cancel := context.WithTimeout(ctx, pollInterval)
-		msg, err := pgoutput.Receive(rctx, conn)
-		cancel()
+		if now.Sub(deadlineSet) >= pollInterval/4 && ctx.Err() == nil {
+			if err := netConn.SetReadDeadline(now.Add(pollInterval)); err != nil {
+				return false, err
+			}
+			deadlineSet = now
+		}
+		msg, err := pgoutput.Receive(context.Background(), conn)
 		if err != nil {
-			if ctx.Err() == nil && pgconn.Timeout(err) {
+			if ctx.Err() != nil {
+				return false, r.flushBefore(ctx.Err())
+			}
+			if pgconn.Timeout(err) {
 				// Idle: hand over what is complete and ask the server where
 				// its decoding stands (the keepalive reply).
 				if err := r.flush(); err != nil {
@@ -576,7 +618,7 @@ func (r *reader) session(ctx context.Context) (progressed bool, err error) {
 				if err := r.status(ctx, conn, true); err != nil {
 					return false, err
 				}
-				lastStatus = time.Now()
+				lastStatus, deadlineSet = time.Now(), time.Time{}
 				continue
 			}
 			return false, r.flushBefore(err)
@@ -656,7 +698,7 @@ const longPageHeaderSize = 40
 // status reports applied() (never below the slot's position at start).
 func (r *reader) status(ctx context.Context, conn *pgconn.PgConn, reply bool) error {
 	pos := r.applied()
-	pos = max(pos, r.confirmed)
+	pos = max(pos, r.confirmed, r.settled)
 	st := pgoutput.Applied(pos)
 	st.ReplyRequested = reply
 	return pgoutput.SendStandbyStatus(ctx, conn, st)
@@ -665,20 +707,55 @@ func (r *reader) status(ctx context.Context, conn *pgconn.PgConn, reply bool) er
 // finish reports the final position and waits for the server's answer, so
 // the slot's confirmed_flush_lsn is set when Read returns.
 func (r *reader) finish(ctx context.Context, conn *pgconn.PgConn) error {
-	if err := r.status(ctx, conn, true); err != nil {
-		return err
+	var settleErr error
+	if r.settle != nil {
+		type result struct {
+			pos pgoutput.LSN
+			err error
+		}
+		done := make(chan result, 1)
+		go func() {
+			pos, err := r.settle()
+			done <- result{pos, err}
+		}()
+		// Applying the last batch may take a while: keep the server
+		// informed, or it drops a silent client after wal_sender_timeout.
+		tick := time.NewTicker(statusInterval)
+	wait:
+		for {
+			select {
+			case res := <-done:
+				r.settled, settleErr = res.pos, res.err
+				break wait
+			case <-tick.C:
+				if err := r.status(ctx, conn, false); err != nil {
+					tick.Stop()
+					res := <-done
+					r.settled = res.pos
+					return errors.Join(err, res.err)
+				}
+			}
+		}
+		tick.Stop()
 	}
-	wctx, cancel := context.WithTimeout(ctx, closeTimeout)
-	defer cancel()
+	if err := r.status(ctx, conn, true); err != nil {
+		return errors.Join(err, settleErr)
+	}
 	// The position is on its way either way; a lost answer costs nothing.
-	for wctx.Err() == nil {
-		msg, rerr := pgoutput.Receive(wctx, conn)
-		if rerr != nil {
-			break
+	// (The session's watch of ctx still cuts this read short.)
+	if err := conn.Conn().SetReadDeadline(time.Now().Add(closeTimeout)); err == nil {
+		for ctx.Err() == nil {
+			msg, rerr := pgoutput.Receive(context.Background(), conn)
+			if rerr != nil {
+				break
+			}
+			if cd, ok := msg.(*pgproto3.CopyData); !ok || len(cd.Data) > 0 && cd.Data[0] == 'k' {
+				break
+			}
 		}
-		if cd, ok := msg.(*pgproto3.CopyData); !ok || len(cd.Data) > 0 && cd.Data[0] == 'k' {
-			break
-		}
+	}
+	if settleErr != nil {
+		return &fnError{err: settleErr}
 	}
 	return nil
 }
@@ -686,27 +763,55 @@ func (r *reader) finish(ctx context.Context, conn *pgconn.PgConn) error {
 // handle processes one CopyData payload; done is true once everything up to
 // until is delivered.
 func (r *reader) handle(ctx context.Context, conn *pgconn.PgConn, data []byte) (done bool, err error) {
+	if len(data) > 0 && data[0] == 'w' {
+		x, err := pgoutput.ParseXLogData(data)
+		if err != nil {
+			return false, err
+		}
+		// Row changes, nearly all of the stream, are decoded into the
+		// batch's arena; the rest through Parse.
+		if len(x.Data) > 0 && (x.Data[0] == 'I' || x.Data[0] == 'U' || x.Data[0] == 'D') {
+			rc, _, err := pgoutput.ParseRowChange(r.mem.bytes(x.Data), r.mem.values)
+			if err != nil {
+				return false, fmt.Errorf("at %s: %w", x.WALStart, err)
+			}
+			return false, r.rowChange(rc)
+		}
+		m, err := pgoutput.Parse(x.Data)
+		if err != nil {
+			return false, fmt.Errorf("at %s: %w", x.WALStart, err)
+		}
+		return r.message(m)
+	}
 	sm, err := pgoutput.ParseStreamMessage(data)
 	if err != nil {
 		return false, err
 	}
-	switch sm := sm.(type) {
-	case *pgoutput.PrimaryKeepalive:
-		if r.txn == nil && sm.ServerWALEnd >= r.reach {
+	if k, ok := sm.(*pgoutput.PrimaryKeepalive); ok {
+		if r.txn == nil && k.ServerWALEnd >= r.reach {
 			return true, nil
 		}
-		if sm.ReplyRequested {
+		if k.ReplyRequested {
 			return false, r.status(ctx, conn, false)
 		}
-		return false, nil
-	case *pgoutput.XLogData:
-		m, err := pgoutput.Parse(sm.Data)
-		if err != nil {
-			return false, fmt.Errorf("at %s: %w", sm.WALStart, err)
-		}
-		return r.message(m)
 	}
 	return false, nil
+}
+
+// rowChange adds an Insert, Update or Delete to the open transaction.
+func (r *reader) rowChange(rc pgoutput.RowChange) error {
+	switch rc.Type {
+	case pgoutput.MessageInsert:
+		return r.change(rc.RelationID, Change{Op: Insert, New: rc.New})
+	case pgoutput.MessageUpdate:
+		c := Change{Op: Update, New: rc.New}
+		if rc.OldKind != pgoutput.OldTupleNone {
+			c.Old, c.OldIsKey = rc.Old, rc.OldKind == pgoutput.OldTupleKey
+		}
+		return r.change(rc.RelationID, c)
+	default:
+		return r.change(rc.RelationID, Change{Op: Delete, Old: rc.Old, OldIsKey: rc.OldKind == pgoutput.OldTupleKey})
+	}
 }
 
 func (r *reader) message(m pgoutput.Message) (done bool, err error) {
@@ -714,6 +819,7 @@ func (r *reader) message(m pgoutput.Message) (done bool, err error) {
 	case *pgoutput.Begin:
 		r.txn = &Txn{XID: m.Xid, CommitLSN: m.FinalLSN, CommitTime: m.CommitTime}
 		r.txnBytes = 0
+		r.mem.begin()
 	case *pgoutput.Commit:
 		txn := r.txn
 		r.txn = nil
@@ -721,6 +827,7 @@ func (r *reader) message(m pgoutput.Message) (done bool, err error) {
 			return false, fmt.Errorf("commit at %s without begin", m.CommitLSN)
 		}
 		txn.CommitLSN, txn.EndLSN, txn.CommitTime = m.CommitLSN, m.TransactionEndLSN, m.CommitTime
+		txn.Changes = r.mem.commit()
 		if txn.CommitLSN > r.until {
 			// Committed after the WAL end this Read was asked for: a
 			// later Read delivers it.
@@ -743,16 +850,6 @@ func (r *reader) message(m pgoutput.Message) (done bool, err error) {
 			cols[i] = Column{Name: c.Name, TypeOID: c.TypeOID, TypeMod: c.TypeMod, Key: c.IsKey()}
 		}
 		r.relations[m.RelationID] = &relation{schema: m.Namespace, table: m.Name, columns: cols}
-	case *pgoutput.Insert:
-		return false, r.change(m.RelationID, Change{Op: Insert, New: values(m.New)})
-	case *pgoutput.Update:
-		c := Change{Op: Update, New: values(m.New)}
-		if m.OldKind != pgoutput.OldTupleNone {
-			c.Old, c.OldIsKey = values(m.Old), m.OldKind == pgoutput.OldTupleKey
-		}
-		return false, r.change(m.RelationID, c)
-	case *pgoutput.Delete:
-		return false, r.change(m.RelationID, Change{Op: Delete, Old: values(m.Old), OldIsKey: m.OldKind == pgoutput.OldTupleKey})
 	case *pgoutput.Truncate:
 		for _, id := range m.RelationIDs {
 			if err := r.change(id, Change{Op: Truncate, Cascade: m.Cascade(), RestartIdentity: m.RestartIdentity()}); err != nil {
@@ -777,25 +874,14 @@ func (r *reader) change(relID uint32, c Change) error {
 	if len(c.New) > len(c.Columns) || len(c.Old) > len(c.Columns) {
 		return fmt.Errorf("change to %s.%s has more values than its %d columns", rel.schema, rel.table, len(c.Columns))
 	}
-	r.txn.Changes = append(r.txn.Changes, c)
+	r.mem.change(c)
 	r.txnBytes += changeSize(c)
 	// Hand over the finished transactions as soon as they and the one
 	// being read would pass maxBytes together, not only at its commit.
-	if len(r.batch) > 0 && r.batchSize+r.txnBytes > r.maxBytes {
+	if len(r.batch) > 0 && r.batchSize+r.txnBytes > r.limit {
 		return r.flush()
 	}
 	return nil
-}
-
-func values(t pgoutput.Tuple) []Value {
-	if t == nil {
-		return nil
-	}
-	v := make([]Value, len(t))
-	for i, c := range t {
-		v[i] = Value{Kind: byte(c.Kind), Data: c.Data}
-	}
-	return v
 }
 
 func changeSize(c Change) int {
@@ -812,14 +898,14 @@ func changeSize(c Change) int {
 // add appends a committed transaction to the batch, handing the batch over
 // first when the transaction would take it past maxBytes.
 func (r *reader) add(txn Txn, size int) error {
-	if len(r.batch) > 0 && r.batchSize+size > r.maxBytes {
+	if len(r.batch) > 0 && r.batchSize+size > r.limit {
 		if err := r.flush(); err != nil {
 			return err
 		}
 	}
 	r.batch = append(r.batch, txn)
 	r.batchSize += size
-	if r.batchSize >= r.maxBytes {
+	if r.batchSize >= r.limit {
 		return r.flush()
 	}
 	return nil
@@ -831,6 +917,7 @@ func (r *reader) flush() error {
 	}
 	batch := r.batch
 	r.batch, r.batchSize = nil, 0
+	r.limit = min(2*r.limit, r.maxBytes)
 	if err := r.fn(batch); err != nil {
 		return &fnError{err: err}
 	}

@@ -30,13 +30,11 @@ type Column struct {
 	Key bool
 }
 
-// Value is one column's value in a change, in pgoutput's text form.
-type Value struct {
-	// Kind is 'n' (NULL), 'u' (unchanged TOASTed value: leave the target's
-	// value alone), 't' (text) or 'b' (binary).
-	Kind byte
-	Data []byte
-}
+// Value is one column's value in a change, in pgoutput's text form: Kind
+// is 'n' (NULL), 'u' (unchanged TOASTed value: leave the target's value
+// alone), 't' (text) or 'b' (binary). It is pgoutput's own column type, so
+// decoded tuples are used as they are.
+type Value = pgoutput.TupleColumn
 
 // Change is one row change of a source table.
 type Change struct {

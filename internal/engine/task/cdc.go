@@ -191,7 +191,22 @@ func (s Spec) catchUp(ctx context.Context, src, tgt *pgxpool.Pool, source cdc.So
 			mu.Unlock()
 		}
 	}()
-	readErr := source.Read(readCtx, s.Name, checkpoint, until, cdcBatchBytes, func(batch []cdc.Txn) error {
+	// finishApply lets the applier finish what it was handed and returns
+	// why it stopped, if it failed.
+	var once sync.Once
+	var applyErr error
+	finishApply := func() error {
+		once.Do(func() {
+			close(queue)
+			applyErr = <-applied
+		})
+		return applyErr
+	}
+	// Once everything up to until is applied, the stream confirms until
+	// itself, so that WAL of tables outside the publication does not pile
+	// up behind an idle slot.
+	settled := false
+	readErr := source.ReadSettled(readCtx, s.Name, checkpoint, until, cdcBatchBytes, func(batch []cdc.Txn) error {
 		select {
 		case queue <- batch:
 			return nil
@@ -202,9 +217,16 @@ func (s Spec) catchUp(ctx context.Context, src, tgt *pgxpool.Pool, source cdc.So
 		mu.Lock()
 		defer mu.Unlock()
 		return p.Applied
+	}, func() (pgoutput.LSN, error) {
+		if err := finishApply(); err != nil {
+			mu.Lock()
+			defer mu.Unlock()
+			return p.Applied, err
+		}
+		settled = true
+		return until, nil
 	})
-	close(queue)
-	applyErr := <-applied
+	finishApply()
 	mu.Lock()
 	defer mu.Unlock()
 	switch {
@@ -212,9 +234,10 @@ func (s Spec) catchUp(ctx context.Context, src, tgt *pgxpool.Pool, source cdc.So
 		return p, fmt.Errorf("catching up task %s: %w", s.Name, applyErr)
 	case readErr != nil:
 		return p, fmt.Errorf("catching up task %s: %w", s.Name, readErr)
+	case settled:
+		return p, nil
 	}
-	// Everything up to until is applied: confirm it, so that WAL of tables
-	// outside the publication does not pile up behind an idle slot.
+	// Nothing was streamed: confirm until on the idle slot.
 	if err := source.Advance(ctx, s.Name, until); err != nil {
 		return p, fmt.Errorf("confirming %s on the slot of task %s: %w", until, s.Name, err)
 	}

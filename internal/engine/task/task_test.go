@@ -126,6 +126,10 @@ ANALYZE;`); err != nil {
 	if a, b := digest(t, "cdc_src", "app.accounts"), digest(t, "cdc_tgt", "app.accounts"); a != b {
 		t.Fatalf("app.accounts differs: source %s, target %s", a, b)
 	}
+	// The catch-up confirmed its WAL end on the slot, not only the last commit.
+	if got := query(t, "cdc_src", `SELECT (confirmed_flush_lsn >= '`+p2.Until.String()+`'::pg_lsn)::text FROM pg_replication_slots`); got != "true" {
+		t.Fatalf("slot confirmed before the catch-up's WAL end %s: %s", p2.Until, got)
+	}
 	// A run with nothing new applies nothing and confirms the WAL end.
 	_, p3, _, err := s.RunCDC(ctx, RunOptions{})
 	if err != nil || p3.Transactions != 0 {

@@ -37,6 +37,8 @@ type reader struct {
 	buf  []byte
 	off  int
 	err  error
+	// alloc, when set, gives the columns of each tuple (ParseRowChange).
+	alloc func(n int) Tuple
 }
 
 func (r *reader) fail(format string, args ...any) {
@@ -562,21 +564,14 @@ func parse(data []byte, streamed bool) (Message, error) {
 	case MessageDataType:
 		m = &TypeMessage{Xid: xid, TypeOID: r.u32("type OID"), Namespace: r.cstring("namespace"), Name: r.cstring("name")}
 	case MessageInsert:
-		ins := &Insert{Xid: xid, RelationID: r.u32("relation ID")}
-		if k := r.u8("tuple kind"); r.err == nil && k != 'N' {
-			r.fail("new tuple marked %q, want 'N'", k)
-		}
-		ins.New = parseTuple(r, "new tuple")
+		ins := &Insert{Xid: xid}
+		parseInsertInto(r, ins)
 		m = ins
 	case MessageUpdate:
 		m = parseUpdate(r, xid)
 	case MessageDelete:
-		del := &Delete{Xid: xid, RelationID: r.u32("relation ID")}
-		del.OldKind = OldTupleKind(r.u8("old tuple kind"))
-		if r.err == nil && del.OldKind != OldTupleKey && del.OldKind != OldTupleFull {
-			r.fail("old tuple marked %q, want 'K' or 'O'", byte(del.OldKind))
-		}
-		del.Old = parseTuple(r, "old tuple")
+		del := &Delete{Xid: xid}
+		parseDeleteInto(r, del)
 		m = del
 	case MessageTruncate:
 		m = parseTruncate(r, xid)
@@ -641,18 +636,82 @@ func parseRelation(r *reader, xid uint32) *Relation {
 }
 
 func parseUpdate(r *reader, xid uint32) *Update {
-	up := &Update{Xid: xid, RelationID: r.u32("relation ID")}
+	up := &Update{Xid: xid}
+	parseUpdateInto(r, up)
+	return up
+}
+
+func parseUpdateInto(r *reader, up *Update) {
+	up.RelationID = r.u32("relation ID")
 	k := r.u8("tuple kind")
 	if k == 'K' || k == 'O' {
 		up.OldKind = OldTupleKind(k)
-		up.Old = parseTuple(r, "old tuple")
+		up.Old = parseTuple(r, oldTuple)
 		k = r.u8("tuple kind")
 	}
 	if r.err == nil && k != 'N' {
 		r.fail("new tuple marked %q, want 'N'", k)
 	}
-	up.New = parseTuple(r, "new tuple")
-	return up
+	up.New = parseTuple(r, newTuple)
+}
+
+func parseInsertInto(r *reader, ins *Insert) {
+	ins.RelationID = r.u32("relation ID")
+	if k := r.u8("tuple kind"); r.err == nil && k != 'N' {
+		r.fail("new tuple marked %q, want 'N'", k)
+	}
+	ins.New = parseTuple(r, newTuple)
+}
+
+func parseDeleteInto(r *reader, del *Delete) {
+	del.RelationID = r.u32("relation ID")
+	del.OldKind = OldTupleKind(r.u8("old tuple kind"))
+	if r.err == nil && del.OldKind != OldTupleKey && del.OldKind != OldTupleFull {
+		r.fail("old tuple marked %q, want 'K' or 'O'", byte(del.OldKind))
+	}
+	del.Old = parseTuple(r, oldTuple)
+}
+
+// RowChange is an Insert, Update or Delete as ParseRowChange decodes it.
+type RowChange struct {
+	Type       MessageType // MessageInsert, MessageUpdate or MessageDelete
+	RelationID uint32
+	OldKind    OldTupleKind
+	Old, New   Tuple
+}
+
+// ParseRowChange decodes an Insert, Update or Delete message (outside a
+// streamed transaction) without allocating: the values alias data, which
+// must stay unchanged while they are used, and the columns of each tuple
+// come from alloc(n), which must return n zero-valued columns. It is the
+// hot path of a catch-up, where Parse's copy and allocations per message
+// cost more than decoding. ok is false, with no error, for other messages.
+func ParseRowChange(data []byte, alloc func(n int) Tuple) (c RowChange, ok bool, err error) {
+	if len(data) == 0 {
+		return RowChange{}, false, nil
+	}
+	t := MessageType(data[0])
+	r := reader{what: t.String() + " message", buf: data, off: 1, alloc: alloc}
+	switch t {
+	case MessageInsert:
+		var ins Insert
+		parseInsertInto(&r, &ins)
+		c = RowChange{Type: t, RelationID: ins.RelationID, New: ins.New}
+	case MessageUpdate:
+		var up Update
+		parseUpdateInto(&r, &up)
+		c = RowChange{Type: t, RelationID: up.RelationID, OldKind: up.OldKind, Old: up.Old, New: up.New}
+	case MessageDelete:
+		var del Delete
+		parseDeleteInto(&r, &del)
+		c = RowChange{Type: t, RelationID: del.RelationID, OldKind: del.OldKind, Old: del.Old}
+	default:
+		return RowChange{}, false, nil
+	}
+	if err := r.end(); err != nil {
+		return RowChange{}, true, err
+	}
+	return c, true, nil
 }
 
 func parseTruncate(r *reader, xid uint32) *Truncate {
@@ -672,18 +731,36 @@ func parseTruncate(r *reader, xid uint32) *Truncate {
 	return tr
 }
 
-func parseTuple(r *reader, field string) Tuple {
-	n := int(r.u16(field + " column count"))
+// tupleField names a tuple's fields in error messages, built once: a
+// name built per call cost an allocation per value decoded.
+type tupleField struct{ name, count, kind, length, value string }
+
+func newTupleField(name string) tupleField {
+	return tupleField{name, name + " column count", name + " column kind", name + " column length", name + " column value"}
+}
+
+var (
+	newTuple = newTupleField("new tuple")
+	oldTuple = newTupleField("old tuple")
+)
+
+func parseTuple(r *reader, f tupleField) Tuple {
+	n := int(r.u16(f.count))
 	// Each column takes at least one byte.
 	if r.err == nil && n > r.left() {
-		r.fail("%s: %d columns in %d bytes", field, n, r.left())
+		r.fail("%s: %d columns in %d bytes", f.name, n, r.left())
 	}
 	if r.err != nil {
 		return nil
 	}
-	t := make(Tuple, n)
+	var t Tuple
+	if r.alloc != nil {
+		t = r.alloc(n)
+	} else {
+		t = make(Tuple, n)
+	}
 	for i := range t {
-		kind := ColumnKind(r.u8(field + " column kind"))
+		kind := ColumnKind(r.u8(f.kind))
 		if r.err != nil {
 			return nil
 		}
@@ -691,11 +768,11 @@ func parseTuple(r *reader, field string) Tuple {
 		case ColumnNull, ColumnUnchangedToast:
 			t[i] = TupleColumn{Kind: kind}
 		case ColumnText, ColumnBinary:
-			size := r.u32(field + " column length")
+			size := r.u32(f.length)
 			if r.err == nil && uint64(size) > uint64(r.left()) {
-				r.fail("%s column %d: length %d, %d bytes left", field, i+1, size, r.left())
+				r.fail("%s column %d: length %d, %d bytes left", f.name, i+1, size, r.left())
 			}
-			d := r.next(int(size), field+" column value")
+			d := r.next(int(size), f.value)
 			if r.err != nil {
 				return nil
 			}
@@ -703,7 +780,7 @@ func parseTuple(r *reader, field string) Tuple {
 			// over the next column.
 			t[i] = TupleColumn{Kind: kind, Data: d[:len(d):len(d)]}
 		default:
-			r.fail("%s column %d: kind %q", field, i+1, byte(kind))
+			r.fail("%s column %d: kind %q", f.name, i+1, byte(kind))
 			return nil
 		}
 	}

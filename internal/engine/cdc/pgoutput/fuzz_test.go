@@ -3,6 +3,7 @@ package pgoutput
 import (
 	"bytes"
 	"errors"
+	"reflect"
 	"testing"
 )
 
@@ -48,6 +49,28 @@ func FuzzParse(f *testing.F) {
 		check("Parse", err)
 		if err == nil && m.Type() != MessageType(data[0]) {
 			t.Fatalf("Parse(%q) gave a %s", data[0], m.Type())
+		}
+		// The allocation-free decoder agrees with Parse on row changes.
+		rc, ok, rerr := ParseRowChange(data, func(n int) Tuple { return make(Tuple, n) })
+		check("ParseRowChange", rerr)
+		if ok && (rerr == nil) != (err == nil) {
+			t.Fatalf("ParseRowChange error %v, Parse error %v", rerr, err)
+		}
+		if ok && rerr == nil {
+			var want RowChange
+			switch m := m.(type) {
+			case *Insert:
+				want = RowChange{Type: MessageInsert, RelationID: m.RelationID, New: m.New}
+			case *Update:
+				want = RowChange{Type: MessageUpdate, RelationID: m.RelationID, OldKind: m.OldKind, Old: m.Old, New: m.New}
+			case *Delete:
+				want = RowChange{Type: MessageDelete, RelationID: m.RelationID, OldKind: m.OldKind, Old: m.Old}
+			default:
+				t.Fatalf("ParseRowChange decoded a %s", m.Type())
+			}
+			if !reflect.DeepEqual(rc, want) {
+				t.Fatalf("ParseRowChange gave %+v, Parse %+v", rc, want)
+			}
 		}
 		_, err = ParseStreamed(data)
 		check("ParseStreamed", err)
