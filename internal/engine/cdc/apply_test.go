@@ -243,7 +243,7 @@ func TestApplyTargetDiverged(t *testing.T) {
 	}
 	applyMust(t, a, 20, applyTxn(20,
 		applyUpd("items", c, nil, "1", "uno", applyKeep), // found: its kept value stays
-		applyUpd("items", c, nil, "2", "dos", "y"),        // missing: written whole
+		applyUpd("items", c, nil, "2", "dos", "y"),       // missing: written whole
 		applyDel("items", c, applyVals("3", applyNull, applyNull), false)))
 	applyMust(t, a, 25, applyTxn(25, applyIns("items", c, "9", "nine", "z"))) // present: overwritten
 	applyWant(t, pool, "SELECT id, name, md5(note) FROM items ORDER BY id",

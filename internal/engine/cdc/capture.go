@@ -518,10 +518,10 @@ type reader struct {
 	from, until pgoutput.LSN
 	maxBytes    int
 	// limit is the current batch's size: firstBatchBytes, doubling up to maxBytes.
-	limit int
-	fn          func([]Txn) error
-	applied     func() pgoutput.LSN
-	settle      func() (pgoutput.LSN, error)
+	limit   int
+	fn      func([]Txn) error
+	applied func() pgoutput.LSN
+	settle  func() (pgoutput.LSN, error)
 	// settled is what settle returned: reported from then on.
 	settled pgoutput.LSN
 
