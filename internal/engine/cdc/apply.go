@@ -36,6 +36,18 @@ type Applier struct {
 	// complete is set once every target table is known to have every
 	// planned column (see addPlannedColumns).
 	complete atomic.Bool
+	// Parts is how many target transactions may apply one batch at once
+	// (applyParallel); 0 or 1 applies every batch in one transaction.
+	Parts int
+	// replica is set when an apply could write as a replica; safe is what
+	// parallelSafe found, once known.
+	replica atomic.Bool
+	safe    *bool
+	// partsLeft is set while parts of an earlier batch are known to be
+	// ahead of the checkpoint: batches are then applied whole.
+	partsLeft atomic.Bool
+	// parallelBatches counts batches applied in parts (for tests).
+	parallelBatches atomic.Int64
 }
 
 // relName is a source table's schema and name.
@@ -52,6 +64,11 @@ type applyTable struct {
 	// err is set when the plan cannot be applied by CDC (a key column not
 	// copied); it is returned when the table gets a change.
 	err error
+	// partPos are the key's positions among the columns of the Relation
+	// partOf last saw (partOf), partAll whether it has only planned columns.
+	partOf  *Column
+	partPos []int
+	partAll bool
 }
 
 // applyCol is one copied column.
@@ -143,11 +160,22 @@ func safeMessage(err error) string {
 	return fmt.Sprintf("%s (SQLSTATE %s)", pe.Message, pe.Code)
 }
 
+// _migration.cdc holds each task's checkpoint: every change committed up
+// to lsn is applied. _migration.cdc_part holds, only while a batch applied
+// in parts is unfinished (or was cut short by a crash), how far each part
+// got beyond it (see applyParallel).
 const checkpointDDL = `CREATE SCHEMA IF NOT EXISTS _migration;
 CREATE TABLE IF NOT EXISTS _migration.cdc (
 	task text PRIMARY KEY,
 	lsn pg_lsn NOT NULL,
 	applied_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE IF NOT EXISTS _migration.cdc_part (
+	task text NOT NULL,
+	part int NOT NULL,
+	parts int NOT NULL,
+	lsn pg_lsn NOT NULL,
+	PRIMARY KEY (task, part)
 )`
 
 func (a *Applier) ensureCheckpointTable(ctx context.Context) error {
@@ -209,6 +237,13 @@ func Forget(ctx context.Context, tgt *pgxpool.Pool, task string) error {
 	err := tgt.QueryRow(ctx, `SELECT to_regclass('_migration.cdc')::text`).Scan(&table)
 	if err == nil && table != nil {
 		_, err = tgt.Exec(ctx, `DELETE FROM _migration.cdc WHERE task = $1`, task)
+		var parts *string
+		if err == nil {
+			err = tgt.QueryRow(ctx, `SELECT to_regclass('_migration.cdc_part')::text`).Scan(&parts)
+		}
+		if err == nil && parts != nil {
+			_, err = tgt.Exec(ctx, `DELETE FROM _migration.cdc_part WHERE task = $1`, task)
+		}
 	}
 	if err != nil {
 		return fmt.Errorf("forgetting the checkpoint of task %s: %w", task, err)
@@ -230,20 +265,37 @@ func readCheckpoint(ctx context.Context, q interface {
 	return pgoutput.ParseLSN(s)
 }
 
-// Apply applies txns (in commit order) in ONE target transaction together with the new checkpoint (the last txn's CommitLSN). Transactions with CommitLSN <= the stored checkpoint are skipped (replay is idempotent). Returns the new checkpoint.
+// Apply applies txns (in commit order) exactly once and returns the new
+// checkpoint, the last transaction's CommitLSN. Transactions at or before
+// the checkpoint are skipped, so a replay after a crash is exact. A batch
+// goes to the target in one transaction with its checkpoint; or, when the
+// Applier has Parts > 1 and the batch allows it, split by key over Parts
+// transactions at once (see applyParallel).
 func (a *Applier) Apply(ctx context.Context, txns []Txn) (lsn pgoutput.LSN, err error) {
 	if err := a.ensureCheckpointTable(ctx); err != nil {
 		return 0, err
 	}
-	tx, err := a.tgt.Begin(ctx)
-	if err != nil {
-		return 0, fmt.Errorf("applying changes of task %s: %w", a.task, err)
-	}
-	defer func() {
-		if err != nil {
-			_ = tx.Rollback(context.WithoutCancel(ctx))
+	if a.Parts > 1 && a.complete.Load() && !a.partsLeft.Load() {
+		if split := a.split(txns); split != nil {
+			ok, err := a.parallelSafe(ctx)
+			if err != nil {
+				return 0, err
+			}
+			if ok {
+				return a.applyParallel(ctx, txns, split)
+			}
 		}
-	}()
+	}
+	return a.applySerial(ctx, txns)
+}
+
+// begin opens an apply transaction. replica reports whether it writes as
+// a replica (no foreign keys, no ordinary triggers).
+func (a *Applier) begin(ctx context.Context) (tx pgx.Tx, replica bool, err error) {
+	tx, err = a.tgt.Begin(ctx)
+	if err != nil {
+		return nil, false, fmt.Errorf("applying changes of task %s: %w", a.task, err)
+	}
 	// The checkpoint commits with the data: a commit lost to a crash is
 	// replayed from the older checkpoint, so no flush wait is needed.
 	// Staged keys are joined to the target one by one through its key's
@@ -251,18 +303,42 @@ func (a *Applier) Apply(ctx context.Context, txns []Txn) (lsn pgoutput.LSN, err 
 	// has no statistics the planner could weigh).
 	if _, err := tx.Exec(ctx, "SET LOCAL synchronous_commit = off; SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off",
 		pgx.QueryExecModeSimpleProtocol); err != nil {
-		return 0, fmt.Errorf("applying changes of task %s: %w", a.task, err)
+		_ = tx.Rollback(context.WithoutCancel(ctx))
+		return nil, false, fmt.Errorf("applying changes of task %s: %w", a.task, err)
 	}
 	// Like a subscription's apply worker, write as a replica: foreign keys
 	// and ordinary triggers do not fire, so tables may be merged one at a
 	// time. Without the privilege to set it, apply as the session is.
+	replica = true
 	if _, err := tx.Exec(ctx, "SAVEPOINT apply_role; SET LOCAL session_replication_role = replica; RELEASE SAVEPOINT apply_role", pgx.QueryExecModeSimpleProtocol); err != nil {
+		replica = false
 		if _, err := tx.Exec(ctx, "ROLLBACK TO SAVEPOINT apply_role", pgx.QueryExecModeSimpleProtocol); err != nil {
-			return 0, fmt.Errorf("applying changes of task %s: %w", a.task, err)
+			_ = tx.Rollback(context.WithoutCancel(ctx))
+			return nil, false, fmt.Errorf("applying changes of task %s: %w", a.task, err)
 		}
 	}
+	return tx, replica, nil
+}
+
+// applySerial applies txns in one target transaction.
+func (a *Applier) applySerial(ctx context.Context, txns []Txn) (lsn pgoutput.LSN, err error) {
+	tx, replica, err := a.begin(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer func() {
+		if err != nil {
+			_ = tx.Rollback(context.WithoutCancel(ctx))
+		}
+	}()
 	// FOR UPDATE serializes two appliers of one task.
 	cp, err := readCheckpoint(ctx, tx, a.task, " FOR UPDATE")
+	if err != nil {
+		return 0, err
+	}
+	// Parts of an earlier batch that got further than cp (a crash in the
+	// middle of applyParallel): their changes up to there are skipped.
+	parts, err := readParts(ctx, tx, a.task, cp)
 	if err != nil {
 		return 0, err
 	}
@@ -277,7 +353,11 @@ func (a *Applier) Apply(ctx context.Context, txns []Txn) (lsn pgoutput.LSN, err 
 			continue
 		}
 		for j := range t.Changes {
-			if err := b.change(ctx, t.CommitLSN, &t.Changes[j]); err != nil {
+			c := &t.Changes[j]
+			if parts.done(a, c, t.CommitLSN) {
+				continue
+			}
+			if err := b.change(ctx, t.CommitLSN, c); err != nil {
 				return 0, err
 			}
 		}
@@ -292,15 +372,39 @@ func (a *Applier) Apply(ctx context.Context, txns []Txn) (lsn pgoutput.LSN, err 
 			return 0, err
 		}
 	}
-	if _, err := tx.Exec(ctx, `INSERT INTO _migration.cdc (task, lsn, applied_at) VALUES ($1, $2::text::pg_lsn, now())
-ON CONFLICT (task) DO UPDATE SET lsn = excluded.lsn, applied_at = excluded.applied_at`, a.task, last.String()); err != nil {
-		return 0, fmt.Errorf("saving checkpoint %s of task %s: %w", last, a.task, err)
+	if err := a.saveCheckpoint(ctx, tx, last, parts != nil); err != nil {
+		return 0, err
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return 0, fmt.Errorf("committing changes of task %s up to %s: %w", a.task, last, err)
 	}
+	a.replica.Store(replica)
 	a.complete.Store(true)
+	left := false
+	if parts != nil {
+		for _, l := range parts.lsn {
+			left = left || l > last
+		}
+	}
+	a.partsLeft.Store(left)
 	return last, nil
+}
+
+// saveCheckpoint records last as the task's checkpoint in tx, and drops
+// the parts' positions when there are some (all parts are at last now).
+func (a *Applier) saveCheckpoint(ctx context.Context, tx pgx.Tx, last pgoutput.LSN, dropParts bool) error {
+	sql := `INSERT INTO _migration.cdc (task, lsn, applied_at) VALUES ($1, $2::text::pg_lsn, now())
+ON CONFLICT (task) DO UPDATE SET lsn = excluded.lsn, applied_at = excluded.applied_at`
+	if _, err := tx.Exec(ctx, sql, a.task, last.String()); err != nil {
+		return fmt.Errorf("saving checkpoint %s of task %s: %w", last, a.task, err)
+	}
+	if dropParts {
+		// Parts that got further than last keep their position.
+		if _, err := tx.Exec(ctx, `DELETE FROM _migration.cdc_part WHERE task = $1 AND lsn <= $2::text::pg_lsn`, a.task, last.String()); err != nil {
+			return fmt.Errorf("saving checkpoint %s of task %s: %w", last, a.task, err)
+		}
+	}
+	return nil
 }
 
 // addPlannedColumns adds to the target tables the planned columns they

@@ -21,6 +21,9 @@ const (
 	cdcPipeline   = 0
 )
 
+// cdcApplyParts bounds how many target transactions apply a batch at once.
+var cdcApplyParts = 2
+
 // CDCProgress is what one catch-up did.
 type CDCProgress struct {
 	// Until is the source's WAL end read when the catch-up started: every
@@ -154,6 +157,9 @@ func (s Spec) catchUp(ctx context.Context, src, tgt *pgxpool.Pool, source cdc.So
 		return CDCProgress{}, err
 	}
 	applier := cdc.NewApplier(tgt, s.Name, pv.Plan)
+	// Batches confined to keys are applied by up to parallelism target
+	// transactions at once.
+	applier.Parts = min(max(s.Parallelism, 1), cdcApplyParts)
 	checkpoint, err := applier.Checkpoint(ctx)
 	if err != nil {
 		return CDCProgress{}, err
