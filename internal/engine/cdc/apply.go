@@ -741,6 +741,7 @@ func (b *applyBatch) addColumns(ctx context.Context, at *applyTable, p *applyPen
 		}
 		p.colIdx[col.Name] = len(p.cols)
 		p.cols = append(p.cols, applyCol{source: col.Name, srcType: typ, target: col.Name, expr: ident})
+		p.posOf = nil
 	}
 	return nil
 }
@@ -912,11 +913,12 @@ func (b *applyBatch) flushTyped(ctx context.Context, at *applyTable, p *applyPen
 			if r.existed {
 				nDel++
 			}
-		case r.existed && !r.moved:
+		case r.flagged() && (r.moved || !r.existed):
+			// Its kept values are in another key's row.
+			return false, nil
+		case r.existed:
 			nUpd++
 			flags = flags || r.flagged()
-		case r.moved && r.flagged():
-			return false, nil
 		default:
 			nIns++
 		}
@@ -946,7 +948,7 @@ func (b *applyBatch) flushTyped(ctx context.Context, at *applyTable, p *applyPen
 			continue // inserted and deleted within the batch
 		case r.del:
 			op = 'D'
-		case r.existed && !r.moved:
+		case r.existed:
 			op = 'U'
 		default:
 			op = 'I'
