@@ -145,7 +145,7 @@ func (r *taskResource) Schema(ctx context.Context, _ resource.SchemaRequest, res
 			},
 			"parallelism": schema.Int64Attribute{
 				Optional: true, Computed: true, Default: int64default.StaticInt64(4),
-				MarkdownDescription: "Chunks copied at once, 1–64. Defaults to `4`. Each worker holds one connection on each side.",
+				MarkdownDescription: "Chunks copied at once, 1–64. Defaults to `4`. Each worker holds one connection on each side. Change data capture applies a batch of changes in up to two target transactions at once, never more than `parallelism`.",
 				Validators:          []validator.Int64{int64validator.Between(1, 64)},
 			},
 			"wait_for": schema.StringAttribute{
