@@ -115,12 +115,11 @@ func (c CDCState) Health() string {
 // the target's checkpoint, the slot, and with count its backlog, counted by
 // decoding a bounded part of it.
 func (s Spec) CDC(ctx context.Context, count bool) (CDCState, error) {
-	src, tgt, err := pools(ctx, s, 1)
+	src, tgt, giveBack, err := borrow(ctx, s)
 	if err != nil {
 		return CDCState{}, err
 	}
-	defer src.Close()
-	defer tgt.Close()
+	defer giveBack()
 	pv := &Preview{}
 	if pv.Status, err = enginecopy.ReadStatus(ctx, tgt, s.Name); err != nil {
 		return CDCState{}, err
