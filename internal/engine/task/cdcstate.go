@@ -146,7 +146,7 @@ func (s Spec) inspectCDC(ctx context.Context, src, tgt *pgxpool.Pool, pv *Previe
 		return nil
 	}
 	source := cdc.Source{Config: *s.Source.Postgres}
-	if st.Slot, err = source.SlotStatus(ctx, s.Name); err != nil {
+	if st.Slot, err = slotStatus(ctx, src, s.Name); err != nil {
 		return fmt.Errorf("reading the replication slot of task %s: %w", s.Name, err)
 	}
 	defer func() { pv.CDC = st }()
@@ -180,7 +180,7 @@ func (s Spec) inspectCDC(ctx context.Context, src, tgt *pgxpool.Pool, pv *Previe
 	if count && st.Slot.Active {
 		// The reader of an apply that just ended may hold the slot a moment
 		// longer; another apply's holds it for good.
-		st.Slot = waitSlotIdle(ctx, source, s.Name, st.Slot)
+		st.Slot = waitSlotIdle(ctx, src, s.Name, st.Slot)
 	}
 	if count && len(pv.Problems) == 0 && st.Slot.Exists && !st.Slot.Active && st.Slot.LagBytes > 0 {
 		cctx, cancel := context.WithTimeout(ctx, pendingTimeout)
@@ -337,7 +337,7 @@ var slotReleaseWait = 2 * time.Second
 
 // waitSlotIdle re-reads a slot in use until it is idle or slotReleaseWait
 // passed, and returns the last reading.
-func waitSlotIdle(ctx context.Context, source cdc.Source, task string, st cdc.SlotStatus) cdc.SlotStatus {
+func waitSlotIdle(ctx context.Context, src *pgxpool.Pool, task string, st cdc.SlotStatus) cdc.SlotStatus {
 	deadline := time.Now().Add(slotReleaseWait)
 	for st.Active && time.Now().Before(deadline) {
 		select {
@@ -345,11 +345,60 @@ func waitSlotIdle(ctx context.Context, source cdc.Source, task string, st cdc.Sl
 			return st
 		case <-time.After(20 * time.Millisecond):
 		}
-		next, err := source.SlotStatus(ctx, task)
+		next, err := slotStatus(ctx, src, task)
 		if err != nil {
 			return st
 		}
 		st = next
 	}
 	return st
+}
+
+// slotStatus reads what cdc.Source.SlotStatus does, the task's slot and the
+// source's WAL end, in one round trip on a session of src rather than over
+// a connection of its own. wal_status is read from the row as JSON, so the
+// one query also suits servers before PostgreSQL 13, which lack it.
+func slotStatus(ctx context.Context, src *pgxpool.Pool, task string) (cdc.SlotStatus, error) {
+	slot := cdc.SlotName(task)
+	var (
+		st                 cdc.SlotStatus
+		cur                string
+		confirmed, restart *string
+		lag, retained      *int64
+		pid                *int32
+	)
+	err := src.QueryRow(ctx, `
+		WITH w AS (SELECT pg_current_wal_lsn() AS lsn)
+		SELECT w.lsn::text, s.slot_name IS NOT NULL, s.confirmed_flush_lsn::text, s.restart_lsn::text,
+		       pg_wal_lsn_diff(w.lsn, s.confirmed_flush_lsn)::bigint,
+		       pg_wal_lsn_diff(w.lsn, s.restart_lsn)::bigint,
+		       coalesce(to_jsonb(s) ->> 'wal_status', ''), coalesce(s.active, false), s.active_pid
+		FROM w LEFT JOIN pg_replication_slots s ON s.slot_name = $1`, slot).
+		Scan(&cur, &st.Exists, &confirmed, &restart, &lag, &retained, &st.WALStatus, &st.Active, &pid)
+	if err != nil {
+		return cdc.SlotStatus{}, fmt.Errorf("reading replication slot %s: %w", slot, err)
+	}
+	if st.CurrentLSN, err = pgoutput.ParseLSN(cur); err != nil {
+		return cdc.SlotStatus{}, err
+	}
+	for _, l := range []struct {
+		text *string
+		lsn  *pgoutput.LSN
+	}{{confirmed, &st.ConfirmedFlush}, {restart, &st.RestartLSN}} {
+		if l.text != nil {
+			if *l.lsn, err = pgoutput.ParseLSN(*l.text); err != nil {
+				return cdc.SlotStatus{}, err
+			}
+		}
+	}
+	if lag != nil {
+		st.LagBytes = *lag
+	}
+	if retained != nil {
+		st.RetainedBytes = *retained
+	}
+	if pid != nil {
+		st.ActivePID = *pid
+	}
+	return st, nil
 }
