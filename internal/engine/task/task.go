@@ -146,17 +146,31 @@ func (s Spec) preview(ctx context.Context, src, tgt *pgxpool.Pool) (*Preview, er
 		return &Preview{Problems: []plan.Problem{{Rule: -1, Field: "tables", Summary: "No Tables Selected",
 			Detail: "tables is empty: add at least one entry, such as { source = \"public.*\" }."}}}, nil
 	}
-	srcCat, err := postgres.ReadCatalog(ctx, src, postgres.Filter{Schemas: sourceSchemas(s.Rules)})
-	if err != nil {
-		return nil, fmt.Errorf("reading the source catalog: %w", err)
+	// The source's catalog is read while the target is: each side costs
+	// round trips to its own server.
+	var (
+		srcCat *catalog.Catalog
+		srcErr error
+		read   = make(chan struct{})
+	)
+	go func() {
+		defer close(read)
+		srcCat, srcErr = postgres.ReadCatalog(ctx, src, postgres.Filter{Schemas: sourceSchemas(s.Rules)})
+	}()
+	status, statusErr := enginecopy.ReadStatus(ctx, tgt, s.Name)
+	var tgtCat *catalog.Catalog
+	var tgtErr error
+	if statusErr == nil {
+		tgtCat, tgtErr = postgres.ReadCatalog(ctx, tgt, postgres.Filter{Schemas: targetSchemas(s.Rules)})
 	}
-	status, err := enginecopy.ReadStatus(ctx, tgt, s.Name)
-	if err != nil {
-		return nil, fmt.Errorf("reading the task's records on the target: %w", err)
-	}
-	tgtCat, err := postgres.ReadCatalog(ctx, tgt, postgres.Filter{Schemas: targetSchemas(s.Rules)})
-	if err != nil {
-		return nil, fmt.Errorf("reading the target catalog: %w", err)
+	<-read
+	switch {
+	case srcErr != nil:
+		return nil, fmt.Errorf("reading the source catalog: %w", srcErr)
+	case statusErr != nil:
+		return nil, fmt.Errorf("reading the task's records on the target: %w", statusErr)
+	case tgtErr != nil:
+		return nil, fmt.Errorf("reading the target catalog: %w", tgtErr)
 	}
 	// Tables this task created are its own: plan them as if absent, so the
 	// plan does not depend on how far the task got.
