@@ -61,7 +61,7 @@ func TestSlotStatus(t *testing.T) {
 	source := cdc.Source{Config: *s.Source.Postgres}
 
 	// No slot yet.
-	got, err := slotStatus(ctx, src, s.Name)
+	got, _, err := slotStatus(ctx, src, s.Name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +77,7 @@ func TestSlotStatus(t *testing.T) {
 		t.Fatal(err)
 	}
 	updateItems(t, s, 5)
-	got, err = slotStatus(ctx, src, s.Name)
+	got, mark, err := slotStatus(ctx, src, s.Name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,5 +88,73 @@ func TestSlotStatus(t *testing.T) {
 		got.WALStatus != want.WALStatus || got.WALStatus == "" || got.Active != want.Active || got.LagBytes <= 0 ||
 		int64(got.CurrentLSN-got.ConfirmedFlush) != got.LagBytes || int64(got.CurrentLSN-got.RestartLSN) != got.RetainedBytes {
 		t.Fatalf("slot: got %+v, cdc reads %+v", got, want)
+	}
+	if mark.confirmed != got.ConfirmedFlush || mark.restart != got.RestartLSN || mark.flushed == 0 {
+		t.Fatalf("mark %+v of slot %+v", mark, got)
+	}
+}
+
+// TestBacklogCount: a count of a slot's backlog is taken again only when
+// the slot or the WAL moved, and the plan's count, made while it reads the
+// catalogs, equals one made alone.
+func TestBacklogCount(t *testing.T) {
+	ctx := t.Context()
+	s, _ := lookTask(t, "backlog")
+	source := cdc.Source{Config: *s.Source.Postgres}
+	if _, _, _, err := s.RunCDC(ctx, RunOptions{CDC: CDCOptions{CatchUpAfterLoad: true}}); err != nil {
+		t.Fatal(err)
+	}
+	updateItems(t, s, 5)
+	latest := func() *backlogCount {
+		backlogs.mu.Lock()
+		defer backlogs.mu.Unlock()
+		return backlogs.counts[s.backlogKey()]
+	}
+	look := func() CDCState {
+		t.Helper()
+		st, err := s.CDC(ctx, true)
+		if err != nil || !st.PendingKnown {
+			t.Fatalf("look: %+v, %v", st, err)
+		}
+		return st
+	}
+	first := look()
+	if first.Pending.Changes != 5 || first.Pending.More {
+		t.Fatalf("counted %+v, want 5 changes", first.Pending)
+	}
+	counted := latest()
+	if again := look(); latest() != counted || again.Pending != first.Pending {
+		t.Fatalf("a look at the same slot counted again: %+v, then %+v", first.Pending, again.Pending)
+	}
+	updateItems(t, s, 2)
+	if st := look(); latest() == counted || st.Pending.Changes != 7 {
+		t.Fatalf("after 2 more changes: %+v (counted again: %v), want 7 changes", st.Pending, latest() != counted)
+	}
+
+	// A count cut at the limit holds whatever is written after it.
+	defer func(n int) { pendingLimit = n }(pendingLimit)
+	pendingLimit = 3
+	limited := look()
+	if !limited.Pending.More || limited.Pending.Changes < 1 {
+		t.Fatalf("limited count %+v", limited.Pending)
+	}
+	counted = latest()
+	updateItems(t, s, 2)
+	if st := look(); latest() != counted || st.Pending != limited.Pending {
+		t.Fatalf("a count cut at the limit was taken again: %+v, then %+v", limited.Pending, st.Pending)
+	}
+
+	// The plan counts while it reads the catalogs: the same count as alone.
+	pendingLimit = 2000
+	pv, err := s.Preview(ctx)
+	if err != nil || len(pv.Problems) > 0 {
+		t.Fatalf("preview: %v %v", pv.Problems, err)
+	}
+	alone, err := source.Pending(ctx, s.Name, pendingLimit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !pv.CDC.PendingKnown || pv.CDC.Pending != alone || alone.Changes != 9 || pv.CDC.Slot.Active {
+		t.Fatalf("plan counted %+v (known %v, slot %+v), alone %+v; want 9 changes", pv.CDC.Pending, pv.CDC.PendingKnown, pv.CDC.Slot, alone)
 	}
 }

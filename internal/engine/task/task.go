@@ -134,6 +134,10 @@ func (s Spec) Preview(ctx context.Context) (*Preview, error) {
 		return nil, err
 	}
 	defer giveBack()
+	// Counting the slot's backlog can take longer than reading both
+	// catalogs: it starts now and runs alongside them.
+	stop := s.countAhead(ctx, src)
+	defer stop()
 	pv, err := s.preview(ctx, src, tgt)
 	if err != nil || len(pv.Problems) > 0 {
 		return pv, err
