@@ -9,6 +9,7 @@ import (
 
 	"github.com/hashicorp/terraform-plugin-framework/providerserver"
 
+	"github.com/migrationworks/terraform-provider-migration/internal/engine/postgres"
 	"github.com/migrationworks/terraform-provider-migration/internal/provider"
 )
 
@@ -28,6 +29,9 @@ func main() {
 		Address: "registry.terraform.io/migrationworks/migration",
 		Debug:   debug,
 	})
+	// Terraform is done with this process: end the PostgreSQL sessions kept
+	// for the looks of its walk rather than drop them.
+	postgres.CloseShared()
 	if err != nil {
 		log.Fatal(err.Error())
 	}

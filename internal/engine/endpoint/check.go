@@ -22,15 +22,18 @@ type Facts struct {
 }
 
 // Check connects to the endpoint, proves the credentials work and reads its
-// facts. Failures are *engine.ConnectError values.
+// facts. Failures are *engine.ConnectError values. The PostgreSQL session
+// is a new one (the credentials are proven now), kept for the looks that
+// follow in this walk (postgres.BorrowNew): a task reading the endpoint
+// next finds it open.
 func Check(ctx context.Context, s Spec) (Facts, error) {
 	switch s.Kind() {
 	case KindPostgres:
-		pool, err := postgres.Connect(ctx, *s.Postgres)
+		pool, giveBack, err := postgres.BorrowNew(ctx, *s.Postgres)
 		if err != nil {
 			return Facts{}, err
 		}
-		defer pool.Close()
+		defer giveBack()
 		f, err := postgres.Probe(ctx, pool)
 		if err != nil {
 			return Facts{}, fmt.Errorf("probing %s: %w", s.Postgres.Target(), err)
@@ -65,11 +68,11 @@ func Check(ctx context.Context, s Spec) (Facts, error) {
 func ReadCatalog(ctx context.Context, s Spec, schemas []string) (*catalog.Catalog, Facts, error) {
 	switch s.Kind() {
 	case KindPostgres:
-		pool, err := postgres.Connect(ctx, *s.Postgres)
+		pool, giveBack, err := postgres.Borrow(ctx, *s.Postgres)
 		if err != nil {
 			return nil, Facts{}, err
 		}
-		defer pool.Close()
+		defer giveBack()
 		f, err := postgres.Probe(ctx, pool)
 		if err != nil {
 			return nil, Facts{}, fmt.Errorf("probing %s: %w", s.Postgres.Target(), err)

@@ -1,6 +1,7 @@
 // Package postgres is the PostgreSQL connector's front door: it turns an
 // endpoint's settings into a pgx pool without ever putting the password in a
-// loggable string (Config, Connect), classifies connection failures into
+// loggable string (Config, Connect), lets the short read-only looks of one
+// process share sessions (Borrow), classifies connection failures into
 // engine.ConnectError kinds with a hint the user can act on, reports whether
 // a server is ready for logical replication and what to change when it is
 // not (Probe), and reads the catalog — tables, sizes, keys, columns,

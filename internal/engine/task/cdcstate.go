@@ -115,12 +115,11 @@ func (c CDCState) Health() string {
 // the target's checkpoint, the slot, and with count its backlog, counted by
 // decoding a bounded part of it.
 func (s Spec) CDC(ctx context.Context, count bool) (CDCState, error) {
-	src, tgt, err := pools(ctx, s, 1)
+	src, tgt, giveBack, err := borrow(ctx, s)
 	if err != nil {
 		return CDCState{}, err
 	}
-	defer src.Close()
-	defer tgt.Close()
+	defer giveBack()
 	pv := &Preview{}
 	if pv.Status, err = enginecopy.ReadStatus(ctx, tgt, s.Name); err != nil {
 		return CDCState{}, err
@@ -146,8 +145,13 @@ func (s Spec) inspectCDC(ctx context.Context, src, tgt *pgxpool.Pool, pv *Previe
 		pv.CDC = st
 		return nil
 	}
-	source := cdc.Source{Config: *s.Source.Postgres}
-	if st.Slot, err = source.SlotStatus(ctx, s.Name); err != nil {
+	if count {
+		// A count under way (countAhead) holds the slot, which shows as
+		// active until it ends: read the slot after it.
+		s.awaitCount(ctx)
+	}
+	var mark slotMark
+	if st.Slot, mark, err = slotStatus(ctx, src, s.Name); err != nil {
 		return fmt.Errorf("reading the replication slot of task %s: %w", s.Name, err)
 	}
 	defer func() { pv.CDC = st }()
@@ -181,12 +185,10 @@ func (s Spec) inspectCDC(ctx context.Context, src, tgt *pgxpool.Pool, pv *Previe
 	if count && st.Slot.Active {
 		// The reader of an apply that just ended may hold the slot a moment
 		// longer; another apply's holds it for good.
-		st.Slot = waitSlotIdle(ctx, source, s.Name, st.Slot)
+		st.Slot, mark = waitSlotIdle(ctx, src, s.Name, st.Slot, mark)
 	}
 	if count && len(pv.Problems) == 0 && st.Slot.Exists && !st.Slot.Active && st.Slot.LagBytes > 0 {
-		cctx, cancel := context.WithTimeout(ctx, pendingTimeout)
-		st.Pending, st.PendingErr = source.Pending(cctx, s.Name, pendingLimit)
-		cancel()
+		st.Pending, st.PendingErr = s.countBacklog(ctx, mark)
 		st.PendingKnown = st.PendingErr == nil
 	}
 	if count && st.Slot.Active {
@@ -338,19 +340,74 @@ var slotReleaseWait = 2 * time.Second
 
 // waitSlotIdle re-reads a slot in use until it is idle or slotReleaseWait
 // passed, and returns the last reading.
-func waitSlotIdle(ctx context.Context, source cdc.Source, task string, st cdc.SlotStatus) cdc.SlotStatus {
+func waitSlotIdle(ctx context.Context, src *pgxpool.Pool, task string, st cdc.SlotStatus, m slotMark) (cdc.SlotStatus, slotMark) {
 	deadline := time.Now().Add(slotReleaseWait)
 	for st.Active && time.Now().Before(deadline) {
 		select {
 		case <-ctx.Done():
-			return st
+			return st, m
 		case <-time.After(20 * time.Millisecond):
 		}
-		next, err := source.SlotStatus(ctx, task)
+		next, nextMark, err := slotStatus(ctx, src, task)
 		if err != nil {
-			return st
+			return st, m
 		}
-		st = next
+		st, m = next, nextMark
 	}
-	return st
+	return st, m
+}
+
+// slotStatus reads what cdc.Source.SlotStatus does, the task's slot and the
+// source's WAL end, in one round trip on a session of src rather than over
+// a connection of its own, and what a count of the slot's backlog depends
+// on. wal_status is read from the row as JSON, so the one query also suits
+// servers before PostgreSQL 13, which lack it.
+func slotStatus(ctx context.Context, src *pgxpool.Pool, task string) (cdc.SlotStatus, slotMark, error) {
+	slot := cdc.SlotName(task)
+	var (
+		st                 cdc.SlotStatus
+		cur, flushed       string
+		confirmed, restart *string
+		lag, retained      *int64
+		pid                *int32
+	)
+	err := src.QueryRow(ctx, `
+		WITH w AS (SELECT pg_current_wal_lsn() AS lsn, pg_current_wal_flush_lsn() AS flushed)
+		SELECT w.lsn::text, w.flushed::text, s.slot_name IS NOT NULL, s.confirmed_flush_lsn::text, s.restart_lsn::text,
+		       pg_wal_lsn_diff(w.lsn, s.confirmed_flush_lsn)::bigint,
+		       pg_wal_lsn_diff(w.lsn, s.restart_lsn)::bigint,
+		       coalesce(to_jsonb(s) ->> 'wal_status', ''), coalesce(s.active, false), s.active_pid
+		FROM w LEFT JOIN pg_replication_slots s ON s.slot_name = $1`, slot).
+		Scan(&cur, &flushed, &st.Exists, &confirmed, &restart, &lag, &retained, &st.WALStatus, &st.Active, &pid)
+	if err != nil {
+		return cdc.SlotStatus{}, slotMark{}, fmt.Errorf("reading replication slot %s: %w", slot, err)
+	}
+	var m slotMark
+	if st.CurrentLSN, err = pgoutput.ParseLSN(cur); err != nil {
+		return cdc.SlotStatus{}, slotMark{}, err
+	}
+	if m.flushed, err = pgoutput.ParseLSN(flushed); err != nil {
+		return cdc.SlotStatus{}, slotMark{}, err
+	}
+	for _, l := range []struct {
+		text *string
+		lsn  *pgoutput.LSN
+	}{{confirmed, &st.ConfirmedFlush}, {restart, &st.RestartLSN}} {
+		if l.text != nil {
+			if *l.lsn, err = pgoutput.ParseLSN(*l.text); err != nil {
+				return cdc.SlotStatus{}, slotMark{}, err
+			}
+		}
+	}
+	if lag != nil {
+		st.LagBytes = *lag
+	}
+	if retained != nil {
+		st.RetainedBytes = *retained
+	}
+	if pid != nil {
+		st.ActivePID = *pid
+	}
+	m.confirmed, m.restart = st.ConfirmedFlush, st.RestartLSN
+	return st, m, nil
 }

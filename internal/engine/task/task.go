@@ -68,28 +68,76 @@ func (p *Preview) Done() bool {
 // the source one more for the exported snapshot.
 func pools(ctx context.Context, s Spec, workers int) (src, tgt *pgxpool.Pool, err error) {
 	if s.Source.Postgres == nil || s.Target.Postgres == nil {
-		return nil, nil, errors.New("this version moves PostgreSQL to PostgreSQL: both endpoints must be postgres endpoints")
+		return nil, nil, errPostgresOnly
 	}
 	sc, tc := *s.Source.Postgres, *s.Target.Postgres
 	sc.MaxConns, tc.MaxConns = int32(workers+2), int32(workers+1)
-	if src, err = postgres.Connect(ctx, sc); err != nil {
-		return nil, nil, fmt.Errorf("source: %w", err)
+	src, tgt, _, err = openBoth(ctx, sc, tc, func(ctx context.Context, c postgres.Config) (*pgxpool.Pool, func(), error) {
+		p, err := postgres.Connect(ctx, c)
+		if err != nil {
+			return nil, nil, err
+		}
+		return p, p.Close, nil
+	})
+	return src, tgt, err
+}
+
+// borrow takes both endpoints' shared pools (postgres.Borrow) for a
+// read-only look; giveBack returns them.
+func borrow(ctx context.Context, s Spec) (src, tgt *pgxpool.Pool, giveBack func(), err error) {
+	if s.Source.Postgres == nil || s.Target.Postgres == nil {
+		return nil, nil, nil, errPostgresOnly
 	}
-	if tgt, err = postgres.Connect(ctx, tc); err != nil {
-		src.Close()
-		return nil, nil, fmt.Errorf("target: %w", err)
+	return openBoth(ctx, *s.Source.Postgres, *s.Target.Postgres, postgres.Borrow)
+}
+
+var errPostgresOnly = errors.New("this version moves PostgreSQL to PostgreSQL: both endpoints must be postgres endpoints")
+
+// openBoth opens the source's and the target's pools side by side (each
+// costs round trips to its own server). On failure it closes what it
+// opened, and the source's error wins, as when they were opened in turn.
+func openBoth(ctx context.Context, sc, tc postgres.Config,
+	open func(context.Context, postgres.Config) (*pgxpool.Pool, func(), error)) (src, tgt *pgxpool.Pool, done func(), err error) {
+	tgtCtx, cancelTgt := context.WithCancel(ctx)
+	defer cancelTgt()
+	var (
+		tgtDone func()
+		tgtErr  error
+		opened  = make(chan struct{})
+	)
+	go func() {
+		defer close(opened)
+		tgt, tgtDone, tgtErr = open(tgtCtx, tc)
+	}()
+	src, srcDone, srcErr := open(ctx, sc)
+	if srcErr != nil {
+		cancelTgt() // no need to wait out the target's connect timeout
 	}
-	return src, tgt, nil
+	<-opened
+	switch {
+	case srcErr != nil:
+		if tgtErr == nil {
+			tgtDone()
+		}
+		return nil, nil, nil, fmt.Errorf("source: %w", srcErr)
+	case tgtErr != nil:
+		srcDone()
+		return nil, nil, nil, fmt.Errorf("target: %w", tgtErr)
+	}
+	return src, tgt, func() { srcDone(); tgtDone() }, nil
 }
 
 // Preview reads both sides and builds the plan without writing anything.
 func (s Spec) Preview(ctx context.Context) (*Preview, error) {
-	src, tgt, err := pools(ctx, s, 1)
+	src, tgt, giveBack, err := borrow(ctx, s)
 	if err != nil {
 		return nil, err
 	}
-	defer src.Close()
-	defer tgt.Close()
+	defer giveBack()
+	// Counting the slot's backlog can take longer than reading both
+	// catalogs: it starts now and runs alongside them.
+	stop := s.countAhead(ctx, src)
+	defer stop()
 	pv, err := s.preview(ctx, src, tgt)
 	if err != nil || len(pv.Problems) > 0 {
 		return pv, err
@@ -102,17 +150,31 @@ func (s Spec) preview(ctx context.Context, src, tgt *pgxpool.Pool) (*Preview, er
 		return &Preview{Problems: []plan.Problem{{Rule: -1, Field: "tables", Summary: "No Tables Selected",
 			Detail: "tables is empty: add at least one entry, such as { source = \"public.*\" }."}}}, nil
 	}
-	srcCat, err := postgres.ReadCatalog(ctx, src, postgres.Filter{Schemas: sourceSchemas(s.Rules)})
-	if err != nil {
-		return nil, fmt.Errorf("reading the source catalog: %w", err)
+	// The source's catalog is read while the target is: each side costs
+	// round trips to its own server.
+	var (
+		srcCat *catalog.Catalog
+		srcErr error
+		read   = make(chan struct{})
+	)
+	go func() {
+		defer close(read)
+		srcCat, srcErr = postgres.ReadCatalog(ctx, src, postgres.Filter{Schemas: sourceSchemas(s.Rules)})
+	}()
+	status, statusErr := enginecopy.ReadStatus(ctx, tgt, s.Name)
+	var tgtCat *catalog.Catalog
+	var tgtErr error
+	if statusErr == nil {
+		tgtCat, tgtErr = postgres.ReadCatalog(ctx, tgt, postgres.Filter{Schemas: targetSchemas(s.Rules)})
 	}
-	status, err := enginecopy.ReadStatus(ctx, tgt, s.Name)
-	if err != nil {
-		return nil, fmt.Errorf("reading the task's records on the target: %w", err)
-	}
-	tgtCat, err := postgres.ReadCatalog(ctx, tgt, postgres.Filter{Schemas: targetSchemas(s.Rules)})
-	if err != nil {
-		return nil, fmt.Errorf("reading the target catalog: %w", err)
+	<-read
+	switch {
+	case srcErr != nil:
+		return nil, fmt.Errorf("reading the source catalog: %w", srcErr)
+	case statusErr != nil:
+		return nil, fmt.Errorf("reading the task's records on the target: %w", statusErr)
+	case tgtErr != nil:
+		return nil, fmt.Errorf("reading the target catalog: %w", tgtErr)
 	}
 	// Tables this task created are its own: plan them as if absent, so the
 	// plan does not depend on how far the task got.
@@ -305,11 +367,11 @@ func (s Spec) Status(ctx context.Context) (enginecopy.Status, error) {
 	if s.Target.Postgres == nil {
 		return enginecopy.Status{}, errors.New("the target must be a postgres endpoint")
 	}
-	tgt, err := postgres.Connect(ctx, *s.Target.Postgres)
+	tgt, giveBack, err := postgres.Borrow(ctx, *s.Target.Postgres)
 	if err != nil {
 		return enginecopy.Status{}, err
 	}
-	defer tgt.Close()
+	defer giveBack()
 	return enginecopy.ReadStatus(ctx, tgt, s.Name)
 }
 
