@@ -59,12 +59,14 @@ type CDCOptions struct {
 // copied again.
 func (s Spec) RunCDC(ctx context.Context, o RunOptions) (enginecopy.Status, CDCProgress, *Preview, error) {
 	workers := max(s.Parallelism, 1)
-	src, tgt, err := pools(ctx, s, workers)
+	// The preview and the catch-up run on the process's shared sessions,
+	// warm from the plan that came just before; a load gets pools of its
+	// own, sized for its workers.
+	src, tgt, giveBack, err := borrow(ctx, s)
 	if err != nil {
 		return enginecopy.Status{}, CDCProgress{}, nil, err
 	}
-	defer src.Close()
-	defer tgt.Close()
+	defer giveBack()
 	pv, err := s.preview(ctx, src, tgt)
 	if err == nil && len(pv.Problems) == 0 {
 		err = s.inspectCDC(ctx, src, tgt, pv, false)
@@ -97,6 +99,15 @@ func (s Spec) RunCDC(ctx context.Context, o RunOptions) (enginecopy.Status, CDCP
 	}
 	status := pv.Status
 	loadedBefore := pv.Done()
+	if !loadedBefore {
+		lsrc, ltgt, err := pools(ctx, s, workers)
+		if err != nil {
+			return status, CDCProgress{}, pv, err
+		}
+		defer lsrc.Close()
+		defer ltgt.Close()
+		src, tgt = lsrc, ltgt
+	}
 	if o.PrepareOnly && !loadedBefore {
 		// wait_for = "none": no slot yet, so no WAL is held for a load
 		// that has not started.
