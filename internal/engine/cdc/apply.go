@@ -320,6 +320,44 @@ func (a *Applier) begin(ctx context.Context) (tx pgx.Tx, replica bool, err error
 	return tx, replica, nil
 }
 
+// Prepare readies the target for the batches to come, in a transaction of
+// its own, so that the first batch may be applied in parts too: it adds the
+// planned columns the target lacks, learns whether the apply may write as a
+// replica, and whether parts of an earlier batch are ahead of the
+// checkpoint (batches are then applied whole until they are caught up).
+func (a *Applier) Prepare(ctx context.Context) (err error) {
+	if err := a.ensureCheckpointTable(ctx); err != nil {
+		return err
+	}
+	tx, replica, err := a.begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			_ = tx.Rollback(context.WithoutCancel(ctx))
+		}
+	}()
+	if err := a.addPlannedColumns(ctx, tx); err != nil {
+		return err
+	}
+	cp, err := readCheckpoint(ctx, tx, a.task, "")
+	if err != nil {
+		return err
+	}
+	parts, err := readParts(ctx, tx, a.task, cp)
+	if err != nil {
+		return err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("preparing the target of task %s: %w", a.task, err)
+	}
+	a.replica.Store(replica)
+	a.partsLeft.Store(parts != nil)
+	a.complete.Store(true)
+	return nil
+}
+
 // applySerial applies txns in one target transaction.
 func (a *Applier) applySerial(ctx context.Context, txns []Txn) (lsn pgoutput.LSN, err error) {
 	tx, replica, err := a.begin(ctx)

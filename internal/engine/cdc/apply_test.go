@@ -541,6 +541,16 @@ func TestApplyParallel(t *testing.T) {
 	applyWant(t, pool, "SELECT lsn::text FROM _migration.cdc WHERE task = 'shop'", "0/1E")
 	applyWant(t, pool, "SELECT count(*) FROM _migration.cdc_part", "0")
 
+	// A prepared Applier applies its first batch in parts too.
+	pa := NewApplier(pool, "shop", applyItemsPlan())
+	pa.Parts = 2
+	if err := pa.Prepare(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	applyMust(t, pa, 35, applyTxn(35, applyUpd("items", c, nil, "0", "v2", "n"), applyUpd("items", c, nil, "3", "v2", "n")))
+	if got := pa.parallelBatches.Load(); got != 1 {
+		t.Fatalf("%d batches of a prepared Applier applied in parts, want 1", got)
+	}
 	// A batch with a truncate is applied whole.
 	applyMust(t, a, 40, applyTxn(40, applyIns("items", c, "7000", "x", "y"), Change{Op: Truncate, Schema: "public", Table: "items"},
 		applyIns("items", c, "7001", "x", "y")))
@@ -589,7 +599,14 @@ func TestApplyParallelCrash(t *testing.T) {
 	}
 	b := NewApplier(pool, "shop", applyItemsPlan())
 	b.Parts = 2
+	// Prepared, it knows that a part is ahead: the replay is applied whole.
+	if err := b.Prepare(t.Context()); err != nil {
+		t.Fatal(err)
+	}
 	applyMust(t, b, 40, append(batch, applyTxn(40, applyUpd("items", c, nil, ids[0][2], "v4", "n")))...)
+	if got := b.parallelBatches.Load(); got != 0 {
+		t.Fatalf("the replay was applied in parts")
+	}
 	applyWant(t, pool, "SELECT id, coalesce(name, '∅'), note FROM items WHERE id IN ("+strings.Join(append(ids[0], ids[1]...), ",")+") ORDER BY id",
 		func() []string {
 			want := map[string]string{

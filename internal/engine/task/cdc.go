@@ -185,8 +185,18 @@ func (s Spec) catchUp(ctx context.Context, src, tgt *pgxpool.Pool, source cdc.So
 	readCtx, stopRead := context.WithCancel(ctx)
 	defer stopRead()
 	applied := make(chan error, 1)
+	// The target is readied while the stream starts.
+	prepared := make(chan error, 1)
+	go func() { prepared <- applier.Prepare(ctx) }()
 	go func() {
 		defer close(applied)
+		if err := <-prepared; err != nil {
+			applied <- err
+			stopRead()
+			for range queue {
+			}
+			return
+		}
 		for batch := range queue {
 			lsn, err := applier.Apply(ctx, batch)
 			if err != nil {
