@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -507,6 +508,8 @@ type applyBatch struct {
 	vals    []Value
 	rows    []applyRow
 	scratch []byte
+	// staged names the staging tables flushTyped filled in this transaction.
+	staged map[string]bool
 }
 
 // applyPending holds a table's collapsed changes not yet written: one row
@@ -964,18 +967,35 @@ func (b *applyBatch) flushTyped(ctx context.Context, at *applyTable, p *applyPen
 	if nDel+nUpd+nIns == 0 {
 		return true, nil
 	}
-	var ddl strings.Builder
-	ddl.WriteString("SAVEPOINT apply_typed; CREATE TEMP TABLE apply_typed (__op \"char\"")
+	// The staging table outlives the transaction (emptied at each commit),
+	// so that it is not created and dropped for every batch, and the
+	// statements over it are prepared once per session: both cost more
+	// than a small batch's rows. Its name stands for its layout.
+	var cols strings.Builder
+	cols.WriteString("__op \"char\"")
 	for i, c := range p.cols {
-		fmt.Fprintf(&ddl, ", __c%d %s", i, c.srcType)
+		fmt.Fprintf(&cols, ", __c%d %s", i, c.srcType)
 	}
 	if flags {
 		for i := range p.cols {
-			fmt.Fprintf(&ddl, ", __u%d bool", i)
+			fmt.Fprintf(&cols, ", __u%d bool", i)
 		}
 	}
-	ddl.WriteString(") ON COMMIT DROP")
-	if _, err := b.tx.Exec(ctx, ddl.String(), pgx.QueryExecModeSimpleProtocol); err != nil {
+	layout := fnv.New64a()
+	_, _ = layout.Write([]byte(cols.String()))
+	stage := fmt.Sprintf("apply_stage_%016x", layout.Sum64())
+	clear := ""
+	if b.staged[stage] {
+		// Flushed before in this transaction (a truncate or an added
+		// column came in between): its rows are still there.
+		clear = "; DELETE FROM " + stage
+	}
+	if b.staged == nil {
+		b.staged = map[string]bool{}
+	}
+	b.staged[stage] = true
+	if _, err := b.tx.Exec(ctx, "CREATE TEMP TABLE IF NOT EXISTS "+stage+" ("+cols.String()+") ON COMMIT DELETE ROWS"+clear+"; SAVEPOINT apply_typed",
+		pgx.QueryExecModeSimpleProtocol); err != nil {
 		return false, fmt.Errorf("staging changes of %s: %w", at.source, err)
 	}
 	var buf bytes.Buffer
@@ -1026,17 +1046,17 @@ func (b *applyBatch) flushTyped(ctx context.Context, at *applyTable, p *applyPen
 		}
 		return false, nil
 	}
-	if _, err := b.tx.Conn().PgConn().CopyFrom(ctx, &buf, "COPY apply_typed FROM STDIN"); err != nil {
+	if _, err := b.tx.Conn().PgConn().CopyFrom(ctx, &buf, "COPY "+stage+" FROM STDIN"); err != nil {
 		return undo(err)
 	}
-	s := buildTypedSQL(at, p.cols, flags)
+	s := buildTypedSQL(at, p.cols, flags, stage)
 	if nDel > 0 {
-		if _, err := b.tx.Exec(ctx, s.del, pgx.QueryExecModeExec); err != nil {
+		if _, err := b.tx.Exec(ctx, s.del); err != nil {
 			return undo(err)
 		}
 	}
 	if nUpd > 0 {
-		tag, err := b.tx.Exec(ctx, s.update, pgx.QueryExecModeExec)
+		tag, err := b.tx.Exec(ctx, s.update)
 		if err == nil && tag.RowsAffected() != int64(nUpd) {
 			err = errDiverged
 		}
@@ -1045,11 +1065,11 @@ func (b *applyBatch) flushTyped(ctx context.Context, at *applyTable, p *applyPen
 		}
 	}
 	if nIns > 0 {
-		if _, err := b.tx.Exec(ctx, s.insert, pgx.QueryExecModeExec); err != nil {
+		if _, err := b.tx.Exec(ctx, s.insert); err != nil {
 			return undo(err)
 		}
 	}
-	if _, err := b.tx.Exec(ctx, "DROP TABLE apply_typed; RELEASE SAVEPOINT apply_typed", pgx.QueryExecModeSimpleProtocol); err != nil {
+	if _, err := b.tx.Exec(ctx, "RELEASE SAVEPOINT apply_typed", pgx.QueryExecModeSimpleProtocol); err != nil {
 		return false, fmt.Errorf("staging changes of %s: %w", at.source, err)
 	}
 	return true, nil
@@ -1057,10 +1077,10 @@ func (b *applyBatch) flushTyped(ctx context.Context, at *applyTable, p *applyPen
 
 type typedSQL struct{ del, update, insert string }
 
-// buildTypedSQL writes flushTyped's statements over apply_typed. The plan's
+// buildTypedSQL writes flushTyped's statements over the staging table. The plan's
 // expressions name the source columns, so they are evaluated over a derived
 // table giving the staged columns the source names.
-func buildTypedSQL(at *applyTable, cols []applyCol, flags bool) typedSQL {
+func buildTypedSQL(at *applyTable, cols []applyCol, flags bool, stage string) typedSQL {
 	q := func(s string) string { return pgx.Identifier{s}.Sanitize() }
 	src := func(op string) string {
 		var b strings.Builder
@@ -1074,7 +1094,7 @@ func buildTypedSQL(at *applyTable, cols []applyCol, flags bool) typedSQL {
 				fmt.Fprintf(&b, ", __u%d", i)
 			}
 		}
-		b.WriteString(" FROM apply_typed WHERE __op = '" + op + "') s")
+		b.WriteString(" FROM " + stage + " WHERE __op = '" + op + "') s")
 		return b.String()
 	}
 	// values: "(SELECT expr AS __v0, ... [, __uI] FROM <src>) n"
