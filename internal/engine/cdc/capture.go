@@ -45,6 +45,8 @@ var (
 	dropWaitTimeout = 30 * time.Second
 	closeTimeout    = 5 * time.Second
 	firstBatchBytes = 1 << 20
+	// progressInterval is how soon a position newly applied is reported.
+	progressInterval = 100 * time.Millisecond
 	// What a change and a value cost in memory beyond their data (the
 	// Change, its slices and Value headers, the decoder's allocations), so
 	// a batch's accounted size is close to what it holds.
@@ -524,6 +526,8 @@ type reader struct {
 	settle  func() (pgoutput.LSN, error)
 	// settled is what settle returned: reported from then on.
 	settled pgoutput.LSN
+	// reported is the position last reported to the server.
+	reported pgoutput.LSN
 
 	// confirmed is the slot's position when the session started: reports
 	// never go below it, even before the target applied anything.
@@ -592,7 +596,11 @@ func (r *reader) session(ctx context.Context) (progressed bool, err error) {
 	var deadlineSet time.Time
 	for {
 		now := time.Now()
-		if now.Sub(lastStatus) >= statusInterval {
+		// Report what the target applied soon after it did, not only every
+		// statusInterval: the server moves the slot's restart position
+		// only on reports, so the WAL it keeps, and what the next stream
+		// or count decodes again, follow the applied position.
+		if d := now.Sub(lastStatus); d >= statusInterval || d >= progressInterval && r.applied() > r.reported {
 			if err := r.status(ctx, conn, false); err != nil {
 				return false, err
 			}
@@ -699,6 +707,7 @@ const longPageHeaderSize = 40
 func (r *reader) status(ctx context.Context, conn *pgconn.PgConn, reply bool) error {
 	pos := r.applied()
 	pos = max(pos, r.confirmed, r.settled)
+	r.reported = pos
 	st := pgoutput.Applied(pos)
 	st.ReplyRequested = reply
 	return pgoutput.SendStandbyStatus(ctx, conn, st)
