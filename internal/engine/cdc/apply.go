@@ -385,22 +385,9 @@ func (a *Applier) applySerial(ctx context.Context, txns []Txn) (lsn pgoutput.LSN
 		return 0, err
 	}
 	b := &applyBatch{a: a, tx: tx, pending: map[*applyTable]*applyPending{}}
-	last := cp
-	for i := range txns {
-		t := &txns[i]
-		if t.CommitLSN <= cp {
-			continue
-		}
-		for j := range t.Changes {
-			c := &t.Changes[j]
-			if parts.done(a, c, t.CommitLSN) {
-				continue
-			}
-			if err := b.change(ctx, t.CommitLSN, c); err != nil {
-				return 0, err
-			}
-		}
-		last = t.CommitLSN
+	last, _, err := b.collect(ctx, txns, cp, parts)
+	if err != nil {
+		return 0, err
 	}
 	if last == cp {
 		_ = tx.Rollback(ctx)
@@ -538,6 +525,31 @@ type applyRow struct {
 	// (its first change in the batch is an update or a delete), so it is
 	// on the target too; moved when the row's key changed in the batch.
 	existed, moved bool
+}
+
+// collect adds to the batch the changes of txns committed after cp, but
+// those their part already applied (parts). It returns the last commit
+// LSN it went through (cp when none) and whether it added a change.
+func (b *applyBatch) collect(ctx context.Context, txns []Txn, cp pgoutput.LSN, parts *partState) (last pgoutput.LSN, changed bool, err error) {
+	last = cp
+	for i := range txns {
+		t := &txns[i]
+		if t.CommitLSN <= cp {
+			continue
+		}
+		for j := range t.Changes {
+			c := &t.Changes[j]
+			if parts.done(b.a, c, t.CommitLSN) {
+				continue
+			}
+			if err := b.change(ctx, t.CommitLSN, c); err != nil {
+				return 0, false, err
+			}
+			changed = true
+		}
+		last = t.CommitLSN
+	}
+	return last, changed, nil
 }
 
 func (b *applyBatch) newValues(n int) []Value {
@@ -1077,6 +1089,17 @@ func (b *applyBatch) flushTyped(ctx context.Context, at *applyTable, p *applyPen
 
 type typedSQL struct{ del, update, insert string }
 
+// keyExprs lists the key's target values, the plan's expressions over the
+// source columns, each named by alias, a format of the key's position k
+// (%[1]d) and its column's index j (%[2]d).
+func keyExprs(at *applyTable, cols []applyCol, alias string) string {
+	out := make([]string, len(at.key))
+	for k, j := range at.key {
+		out[k] = cols[j].expr + " AS " + fmt.Sprintf(alias, k, j)
+	}
+	return strings.Join(out, ", ")
+}
+
 // buildTypedSQL writes flushTyped's statements over the staging table. The plan's
 // expressions name the source columns, so they are evaluated over a derived
 // table giving the staged columns the source names.
@@ -1121,15 +1144,7 @@ func buildTypedSQL(at *applyTable, cols []applyCol, flags bool, stage string) ty
 	}
 	where := strings.Join(match, " AND ")
 
-	var del strings.Builder
-	del.WriteString("DELETE FROM " + at.ident + " t USING (SELECT ")
-	for k, j := range at.key {
-		if k > 0 {
-			del.WriteString(", ")
-		}
-		fmt.Fprintf(&del, "%s AS __v%d", cols[j].expr, j)
-	}
-	del.WriteString(" FROM " + src("D") + ") n WHERE " + where)
+	del := "DELETE FROM " + at.ident + " t USING (SELECT " + keyExprs(at, cols, "__v%[2]d") + " FROM " + src("D") + ") n WHERE " + where
 
 	var set []string
 	for i, c := range cols {
@@ -1158,7 +1173,7 @@ func buildTypedSQL(at *applyTable, cols []applyCol, flags bool, stage string) ty
 		exprs[i] = c.expr
 	}
 	insert := "INSERT INTO " + at.ident + " (" + strings.Join(tcols, ", ") + ") SELECT " + strings.Join(exprs, ", ") + " FROM " + src("I")
-	return typedSQL{del: del.String(), update: update, insert: insert}
+	return typedSQL{del: del, update: update, insert: insert}
 }
 
 // rowFault reports an error a row's values cause (a data exception or a
@@ -1277,14 +1292,8 @@ func buildApplySQL(at *applyTable, cols []applyCol) applySQL {
 		strings.Join(on, " AND ") + conflict
 
 	var del strings.Builder
-	del.WriteString("DELETE FROM " + at.ident + " t USING (SELECT ")
-	for k, j := range at.key {
-		if k > 0 {
-			del.WriteString(", ")
-		}
-		fmt.Fprintf(&del, "%s AS __k%d", cols[j].expr, k)
-	}
-	del.WriteString(" FROM " + typed.String() + " WHERE s.__op = 'D'$FILTER) d WHERE ")
+	del.WriteString("DELETE FROM " + at.ident + " t USING (SELECT " + keyExprs(at, cols, "__k%[1]d") +
+		" FROM " + typed.String() + " WHERE s.__op = 'D'$FILTER) d WHERE ")
 	for k, j := range at.key {
 		if k > 0 {
 			del.WriteString(" AND ")

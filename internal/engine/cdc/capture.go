@@ -103,6 +103,8 @@ type SlotStatus struct {
 	RestartLSN     pgoutput.LSN
 	// CurrentLSN is pg_current_wal_lsn(): the source's WAL end.
 	CurrentLSN pgoutput.LSN
+	// FlushedLSN is pg_current_wal_flush_lsn(): how far decoding can read.
+	FlushedLSN pgoutput.LSN
 	// LagBytes is CurrentLSN - ConfirmedFlush.
 	LagBytes int64
 	// RetainedBytes is the WAL the slot keeps: CurrentLSN - RestartLSN.
@@ -259,54 +261,47 @@ func (s Source) Setup(ctx context.Context, task string, tables []string) (Cut, *
 // SlotStatus reports the task's slot and the source's WAL end; Exists is
 // false when there is no slot.
 func (s Source) SlotStatus(ctx context.Context, task string) (SlotStatus, error) {
-	slot := SlotName(task)
 	conn, err := s.connect(ctx)
 	if err != nil {
 		return SlotStatus{}, err
 	}
 	defer closeQuietly(conn)
+	return ReadSlotStatus(ctx, conn, task)
+}
 
-	var st SlotStatus
-	var cur string
-	if err := conn.QueryRow(ctx, `SELECT pg_current_wal_lsn()::text`).Scan(&cur); err != nil {
-		return SlotStatus{}, fmt.Errorf("reading WAL end of %s: %w", s.Config.Target(), err)
-	}
-	if st.CurrentLSN, err = pgoutput.ParseLSN(cur); err != nil {
-		return SlotStatus{}, err
-	}
-	var version int
-	if err := conn.QueryRow(ctx, `SELECT current_setting('server_version_num')::int`).Scan(&version); err != nil {
-		return SlotStatus{}, fmt.Errorf("reading server version of %s: %w", s.Config.Target(), err)
-	}
-	walStatus := "''::text"
-	if version >= 130000 {
-		walStatus = "coalesce(wal_status, '')"
-	}
-	var confirmed, restart *string
-	var lag, retained *int64
-	var pid *int32
-	row := conn.QueryRow(ctx, `
-		SELECT confirmed_flush_lsn::text, restart_lsn::text,
-		       pg_wal_lsn_diff($2::pg_lsn, confirmed_flush_lsn)::bigint,
-		       pg_wal_lsn_diff($2::pg_lsn, restart_lsn)::bigint,
-		       `+walStatus+`, active, active_pid
-		FROM pg_replication_slots WHERE slot_name = $1`, slot, cur)
-	err = row.Scan(&confirmed, &restart, &lag, &retained, &st.WALStatus, &st.Active, &pid)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return st, nil
-	}
+// ReadSlotStatus is SlotStatus in one round trip on a session already open
+// (q). wal_status is read from the row as JSON, so the one query also suits
+// servers before PostgreSQL 13, which lack it.
+func ReadSlotStatus(ctx context.Context, q interface {
+	QueryRow(context.Context, string, ...any) pgx.Row
+}, task string) (SlotStatus, error) {
+	slot := SlotName(task)
+	var (
+		st                 SlotStatus
+		cur, flushed       string
+		confirmed, restart *string
+		lag, retained      *int64
+		pid                *int32
+	)
+	err := q.QueryRow(ctx, `
+		WITH w AS (SELECT pg_current_wal_lsn() AS lsn, pg_current_wal_flush_lsn() AS flushed)
+		SELECT w.lsn::text, w.flushed::text, s.slot_name IS NOT NULL, s.confirmed_flush_lsn::text, s.restart_lsn::text,
+		       pg_wal_lsn_diff(w.lsn, s.confirmed_flush_lsn)::bigint,
+		       pg_wal_lsn_diff(w.lsn, s.restart_lsn)::bigint,
+		       coalesce(to_jsonb(s) ->> 'wal_status', ''), coalesce(s.active, false), s.active_pid
+		FROM w LEFT JOIN pg_replication_slots s ON s.slot_name = $1`, slot).
+		Scan(&cur, &flushed, &st.Exists, &confirmed, &restart, &lag, &retained, &st.WALStatus, &st.Active, &pid)
 	if err != nil {
 		return SlotStatus{}, fmt.Errorf("reading replication slot %s: %w", slot, err)
 	}
-	st.Exists = true
-	if confirmed != nil {
-		if st.ConfirmedFlush, err = pgoutput.ParseLSN(*confirmed); err != nil {
-			return SlotStatus{}, err
-		}
-	}
-	if restart != nil {
-		if st.RestartLSN, err = pgoutput.ParseLSN(*restart); err != nil {
-			return SlotStatus{}, err
+	for _, l := range []struct {
+		text *string
+		lsn  *pgoutput.LSN
+	}{{&cur, &st.CurrentLSN}, {&flushed, &st.FlushedLSN}, {confirmed, &st.ConfirmedFlush}, {restart, &st.RestartLSN}} {
+		if l.text != nil {
+			if *l.lsn, err = pgoutput.ParseLSN(*l.text); err != nil {
+				return SlotStatus{}, err
+			}
 		}
 	}
 	if lag != nil {

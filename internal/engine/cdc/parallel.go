@@ -314,18 +314,9 @@ func (a *Applier) applyPart(ctx context.Context, part, parts int, txns []Txn, la
 		return tx.Rollback(ctx)
 	}
 	b := &applyBatch{a: a, tx: tx, pending: map[*applyTable]*applyPending{}}
-	changed := false
-	for i := range txns {
-		t := &txns[i]
-		if t.CommitLSN <= cp {
-			continue
-		}
-		for j := range t.Changes {
-			if err := b.change(ctx, t.CommitLSN, &t.Changes[j]); err != nil {
-				return err
-			}
-			changed = true
-		}
+	_, changed, err := b.collect(ctx, txns, cp, nil)
+	if err != nil {
+		return err
 	}
 	if !changed {
 		// Nothing of this part: the checkpoint covers it once moved.

@@ -357,57 +357,13 @@ func waitSlotIdle(ctx context.Context, src *pgxpool.Pool, task string, st cdc.Sl
 	return st, m
 }
 
-// slotStatus reads what cdc.Source.SlotStatus does, the task's slot and the
-// source's WAL end, in one round trip on a session of src rather than over
-// a connection of its own, and what a count of the slot's backlog depends
-// on. wal_status is read from the row as JSON, so the one query also suits
-// servers before PostgreSQL 13, which lack it.
+// slotStatus reads the task's slot (cdc.ReadSlotStatus) on a session of
+// src rather than over a connection of its own, and what a count of the
+// slot's backlog depends on.
 func slotStatus(ctx context.Context, src *pgxpool.Pool, task string) (cdc.SlotStatus, slotMark, error) {
-	slot := cdc.SlotName(task)
-	var (
-		st                 cdc.SlotStatus
-		cur, flushed       string
-		confirmed, restart *string
-		lag, retained      *int64
-		pid                *int32
-	)
-	err := src.QueryRow(ctx, `
-		WITH w AS (SELECT pg_current_wal_lsn() AS lsn, pg_current_wal_flush_lsn() AS flushed)
-		SELECT w.lsn::text, w.flushed::text, s.slot_name IS NOT NULL, s.confirmed_flush_lsn::text, s.restart_lsn::text,
-		       pg_wal_lsn_diff(w.lsn, s.confirmed_flush_lsn)::bigint,
-		       pg_wal_lsn_diff(w.lsn, s.restart_lsn)::bigint,
-		       coalesce(to_jsonb(s) ->> 'wal_status', ''), coalesce(s.active, false), s.active_pid
-		FROM w LEFT JOIN pg_replication_slots s ON s.slot_name = $1`, slot).
-		Scan(&cur, &flushed, &st.Exists, &confirmed, &restart, &lag, &retained, &st.WALStatus, &st.Active, &pid)
+	st, err := cdc.ReadSlotStatus(ctx, src, task)
 	if err != nil {
-		return cdc.SlotStatus{}, slotMark{}, fmt.Errorf("reading replication slot %s: %w", slot, err)
-	}
-	var m slotMark
-	if st.CurrentLSN, err = pgoutput.ParseLSN(cur); err != nil {
 		return cdc.SlotStatus{}, slotMark{}, err
 	}
-	if m.flushed, err = pgoutput.ParseLSN(flushed); err != nil {
-		return cdc.SlotStatus{}, slotMark{}, err
-	}
-	for _, l := range []struct {
-		text *string
-		lsn  *pgoutput.LSN
-	}{{confirmed, &st.ConfirmedFlush}, {restart, &st.RestartLSN}} {
-		if l.text != nil {
-			if *l.lsn, err = pgoutput.ParseLSN(*l.text); err != nil {
-				return cdc.SlotStatus{}, slotMark{}, err
-			}
-		}
-	}
-	if lag != nil {
-		st.LagBytes = *lag
-	}
-	if retained != nil {
-		st.RetainedBytes = *retained
-	}
-	if pid != nil {
-		st.ActivePID = *pid
-	}
-	m.confirmed, m.restart = st.ConfirmedFlush, st.RestartLSN
-	return st, m, nil
+	return st, slotMark{confirmed: st.ConfirmedFlush, restart: st.RestartLSN, flushed: st.FlushedLSN}, nil
 }
