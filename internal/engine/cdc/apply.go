@@ -996,17 +996,17 @@ func (b *applyBatch) flushTyped(ctx context.Context, at *applyTable, p *applyPen
 	layout := fnv.New64a()
 	_, _ = layout.Write([]byte(cols.String()))
 	stage := fmt.Sprintf("apply_stage_%016x", layout.Sum64())
-	clear := ""
+	empty := ""
 	if b.staged[stage] {
 		// Flushed before in this transaction (a truncate or an added
 		// column came in between): its rows are still there.
-		clear = "; DELETE FROM " + stage
+		empty = "; DELETE FROM " + stage
 	}
 	if b.staged == nil {
 		b.staged = map[string]bool{}
 	}
 	b.staged[stage] = true
-	if _, err := b.tx.Exec(ctx, "CREATE TEMP TABLE IF NOT EXISTS "+stage+" ("+cols.String()+") ON COMMIT DELETE ROWS"+clear+"; SAVEPOINT apply_typed",
+	if _, err := b.tx.Exec(ctx, "CREATE TEMP TABLE IF NOT EXISTS "+stage+" ("+cols.String()+") ON COMMIT DELETE ROWS"+empty+"; SAVEPOINT apply_typed",
 		pgx.QueryExecModeSimpleProtocol); err != nil {
 		return false, fmt.Errorf("staging changes of %s: %w", at.source, err)
 	}

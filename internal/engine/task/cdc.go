@@ -253,7 +253,7 @@ func (s Spec) catchUp(ctx context.Context, src, tgt *pgxpool.Pool, source cdc.So
 		settled = true
 		return until, nil
 	})
-	finishApply()
+	_ = finishApply() // its error is applyErr, checked below
 	mu.Lock()
 	defer mu.Unlock()
 	switch {
