@@ -653,12 +653,6 @@ func (b *applyBatch) change(ctx context.Context, lsn pgoutput.LSN, c *Change) er
 		b.scratch = s
 		return k, s
 	}
-	prior := func(ks []byte) *applyRow {
-		if i, ok := p.rows[string(ks)]; ok {
-			return p.order[i]
-		}
-		return nil
-	}
 	var newVals, oldVals []Value
 	var err error
 	if c.New != nil {
@@ -674,21 +668,13 @@ func (b *applyBatch) change(ctx context.Context, lsn pgoutput.LSN, c *Change) er
 	switch c.Op {
 	case Insert:
 		k, ks := keyOf(newVals)
-		row := applyRow{vals: newVals, key: k, lookup: k, lsn: lsn}
-		if prev := prior(ks); prev != nil {
-			row.existed = prev.existed
-		}
-		b.put(p, string(ks), row)
+		b.put(p, string(ks), applyRow{vals: newVals, key: k, lookup: k, lsn: lsn})
 	case Delete:
 		if oldVals == nil {
 			return &ApplyError{Table: at.target, LSN: lsn, Err: errors.New("delete without old key")}
 		}
 		k, ks := keyOf(oldVals)
-		row := applyRow{del: true, key: k, lsn: lsn, existed: true}
-		if prev := prior(ks); prev != nil {
-			row.existed = prev.existed
-		}
-		b.put(p, string(ks), row)
+		b.put(p, string(ks), applyRow{del: true, key: k, lsn: lsn, existed: true})
 	case Update:
 		k, ks := keyOf(newVals)
 		key := string(ks)
@@ -698,7 +684,8 @@ func (b *applyBatch) change(ctx context.Context, lsn pgoutput.LSN, c *Change) er
 				lookup, lookupKey = ok, string(oks)
 			}
 		}
-		row := applyRow{vals: newVals, key: k, lookup: lookup, lsn: lsn, existed: true, moved: lookupKey != key}
+		// A key changed in the batch is new there, unless it was deleted before.
+		row := applyRow{vals: newVals, key: k, lookup: lookup, lsn: lsn, existed: lookupKey == key, moved: lookupKey != key}
 		// Unchanged values come from the key's earlier state in the batch
 		// when there is one; else from the target row at lookup.
 		var old *applyRow
@@ -715,17 +702,7 @@ func (b *applyBatch) change(ctx context.Context, lsn pgoutput.LSN, c *Change) er
 			row.moved = row.moved || old.moved
 		}
 		if lookupKey != key {
-			gone := applyRow{del: true, key: lookup, lsn: lsn, existed: true}
-			if old != nil {
-				gone.existed = old.existed
-			}
-			b.put(p, lookupKey, gone)
-			row.existed = false
-			if i, ok := p.rows[key]; ok {
-				row.existed = p.order[i].existed
-			}
-		} else if old != nil {
-			row.existed = old.existed
+			b.put(p, lookupKey, applyRow{del: true, key: lookup, lsn: lsn, existed: true})
 		}
 		b.put(p, key, row)
 	default:
@@ -734,9 +711,12 @@ func (b *applyBatch) change(ctx context.Context, lsn pgoutput.LSN, c *Change) er
 	return nil
 }
 
-// put makes r the final state of key (overwriting the earlier state in place).
+// put makes r the final state of key, overwriting an earlier state in
+// place. r.existed says whether a key first seen in the batch was on the
+// target before it; a key seen earlier keeps what its first change said.
 func (b *applyBatch) put(p *applyPending, key string, r applyRow) {
 	if i, ok := p.rows[key]; ok {
+		r.existed = p.order[i].existed
 		*p.order[i] = r
 		return
 	}

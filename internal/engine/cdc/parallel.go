@@ -198,9 +198,9 @@ func (a *Applier) split(txns []Txn) [][]Txn {
 		backing[p] = make([]Change, 0, count[p])
 	}
 	k := 0
+	start := make([]int, n)
 	for i := range txns {
 		t := &txns[i]
-		start := make([]int, n)
 		for p := range n {
 			start[p] = len(backing[p])
 		}
