@@ -101,7 +101,10 @@ type SlotStatus struct {
 	// ConfirmedFlush is what the target has durably applied, as reported.
 	ConfirmedFlush pgoutput.LSN
 	RestartLSN     pgoutput.LSN
-	// CurrentLSN is pg_current_wal_lsn(): the source's WAL end.
+	// CurrentLSN is pg_current_wal_insert_lsn(): the source's WAL end, the
+	// position a catch-up replays to. With asynchronous commit a committed
+	// transaction's record may lie beyond the written and flushed positions
+	// for a moment (see WaitFlushed).
 	CurrentLSN pgoutput.LSN
 	// FlushedLSN is pg_current_wal_flush_lsn(): how far decoding can read.
 	FlushedLSN pgoutput.LSN
@@ -269,6 +272,54 @@ func (s Source) SlotStatus(ctx context.Context, task string) (SlotStatus, error)
 	return ReadSlotStatus(ctx, conn, task)
 }
 
+// flushPoll is how often WaitFlushed reads the source's flushed position.
+const flushPoll = 10 * time.Millisecond
+
+// WaitFlushed waits, up to limit, until the source has flushed its WAL
+// through end (an insert position read before), and returns the flushed
+// position it last read. Decoding reads flushed WAL only, and with
+// asynchronous commit a committed transaction's record waits for the WAL
+// writer (at most three wal_writer_delay, 600 ms by default): a count of
+// the backlog taken before would miss it, while the catch-up, which replays
+// to the insert position, would apply it. A WAL page header at end (the
+// insert position of an idle server at a page boundary) is never flushed on
+// its own and is not waited for. Past limit the position reached is
+// returned: WAL of a transaction still open may stay unflushed.
+func WaitFlushed(ctx context.Context, q interface {
+	QueryRow(context.Context, string, ...any) pgx.Row
+}, end, flushed pgoutput.LSN, limit time.Duration) (pgoutput.LSN, error) {
+	if flushed >= end {
+		return flushed, nil
+	}
+	deadline := time.Now().Add(limit)
+	reach := end
+	for first := true; ; first = false {
+		var text string
+		var blockSize int64
+		if err := q.QueryRow(ctx, `SELECT pg_current_wal_flush_lsn()::text, current_setting('wal_block_size')::bigint`).Scan(&text, &blockSize); err != nil {
+			return flushed, fmt.Errorf("reading the source's flushed WAL position: %w", err)
+		}
+		lsn, err := pgoutput.ParseLSN(text)
+		if err != nil {
+			return flushed, err
+		}
+		flushed = lsn
+		if first {
+			reach = reachFor(end, blockSize)
+		}
+		if flushed >= reach || !time.Now().Before(deadline) {
+			return flushed, nil
+		}
+		t := time.NewTimer(flushPoll)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return flushed, ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
 // ReadSlotStatus is SlotStatus in one round trip on a session already open
 // (q). wal_status is read from the row as JSON, so the one query also suits
 // servers before PostgreSQL 13, which lack it.
@@ -284,7 +335,7 @@ func ReadSlotStatus(ctx context.Context, q interface {
 		pid                *int32
 	)
 	err := q.QueryRow(ctx, `
-		WITH w AS (SELECT pg_current_wal_lsn() AS lsn, pg_current_wal_flush_lsn() AS flushed)
+		WITH w AS (SELECT pg_current_wal_insert_lsn() AS lsn, pg_current_wal_flush_lsn() AS flushed)
 		SELECT w.lsn::text, w.flushed::text, s.slot_name IS NOT NULL, s.confirmed_flush_lsn::text, s.restart_lsn::text,
 		       pg_wal_lsn_diff(w.lsn, s.confirmed_flush_lsn)::bigint,
 		       pg_wal_lsn_diff(w.lsn, s.restart_lsn)::bigint,

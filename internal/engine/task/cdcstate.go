@@ -23,6 +23,9 @@ var (
 	pendingLimit = 2000
 	// pendingTimeout bounds that decoding.
 	pendingTimeout = 10 * time.Second
+	// flushWait bounds the wait for the source to flush the WAL of
+	// transactions committed asynchronously before the look (cdc.WaitFlushed).
+	flushWait = 2 * time.Second
 )
 
 // advanceLag is the WAL distance behind the source at which an idle slot
@@ -364,6 +367,13 @@ func slotStatus(ctx context.Context, src *pgxpool.Pool, task string) (cdc.SlotSt
 	st, err := cdc.ReadSlotStatus(ctx, src, task)
 	if err != nil {
 		return cdc.SlotStatus{}, slotMark{}, err
+	}
+	if st.Exists && !st.Active && st.CurrentLSN > st.ConfirmedFlush {
+		// A count of the backlog must see every transaction the catch-up
+		// would apply.
+		if st.FlushedLSN, err = cdc.WaitFlushed(ctx, src, st.CurrentLSN, st.FlushedLSN, flushWait); err != nil {
+			return cdc.SlotStatus{}, slotMark{}, err
+		}
 	}
 	return st, slotMark{confirmed: st.ConfirmedFlush, restart: st.RestartLSN, flushed: st.FlushedLSN}, nil
 }

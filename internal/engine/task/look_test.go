@@ -158,3 +158,29 @@ func TestBacklogCount(t *testing.T) {
 		t.Fatalf("plan counted %+v (known %v, slot %+v), alone %+v; want 9 changes", pv.CDC.Pending, pv.CDC.PendingKnown, pv.CDC.Slot, alone)
 	}
 }
+
+// TestBacklogCountAsyncCommit: a transaction committed asynchronously just
+// before a look is counted, though the WAL writer has not flushed its
+// commit record yet: the catch-up would apply it.
+func TestBacklogCountAsyncCommit(t *testing.T) {
+	ctx := t.Context()
+	s, _ := lookTask(t, "backlog_async")
+	if _, _, _, err := s.RunCDC(ctx, RunOptions{CDC: CDCOptions{CatchUpAfterLoad: true}}); err != nil {
+		t.Fatal(err)
+	}
+	for round := range 3 {
+		if err := pg.Exec(ctx, s.Source.Postgres.Database, `BEGIN; SET LOCAL synchronous_commit = off; UPDATE app.items SET v = v || 'a' WHERE id <= 3; COMMIT`); err != nil {
+			t.Fatal(err)
+		}
+		st, err := s.CDC(ctx, true)
+		if err != nil || !st.PendingKnown {
+			t.Fatalf("round %d: look: %+v, %v", round, st, err)
+		}
+		if st.Pending.Changes != 3 || st.Pending.Transactions != 1 {
+			t.Fatalf("round %d: counted %+v right after an asynchronous commit, want 3 changes in 1 transaction", round, st.Pending)
+		}
+		if _, _, _, err := s.RunCDC(ctx, RunOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
