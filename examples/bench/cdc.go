@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/migrationworks/terraform-provider-migration/internal/engine/testenv"
 )
 
 // workload is ../shared/bench/workload.sql: one pgbench transaction of four
@@ -121,8 +123,10 @@ func (b *bench) cdc(ctx context.Context, o cdcOptions) error {
 		sizes = append(sizes, o.bigTxns)
 	}
 	var backlogs []backlog
-	for _, n := range sizes {
-		l, err := b.catchUp(ctx, script, native, tf, n)
+	for i, n := range sizes {
+		// Whoever goes second finds the target busier (the first one's
+		// dirty pages): the order alternates from round to round.
+		l, err := b.catchUp(ctx, script, native, tf, n, i%2 == 1)
 		if err != nil {
 			return fmt.Errorf("catch-up of %s transactions: %w", count(n), err)
 		}
@@ -296,9 +300,11 @@ func (b *bench) startOurs(ctx context.Context) (string, error) {
 
 // catchUp runs txns transactions of the workload on the source while
 // neither copy follows it, then times native logical replication's catch-up
-// and, when tf is set, the task's (after native's, never alongside), and
-// verifies both copies.
-func (b *bench) catchUp(ctx context.Context, script string, native *nativeSub, tf string, txns int) (backlog, error) {
+// and, when tf is set, the task's (one after the other, never alongside;
+// the task's first when oursFirst), and verifies both copies. Each timed
+// catch-up starts after a checkpoint of both clusters, so that neither
+// pays for writing out what the workload or the other left dirty.
+func (b *bench) catchUp(ctx context.Context, script string, native *nativeSub, tf string, txns int, oursFirst bool) (backlog, error) {
 	l := backlog{txns: txns}
 	fmt.Printf("\n    backlog of %s transactions × %d changes:\n", count(txns), changesPerTxn)
 	before, err := b.rowsChanged(ctx)
@@ -326,28 +332,58 @@ func (b *bench) catchUp(ctx context.Context, script string, native *nativeSub, t
 		count(txns), l.workload.Seconds(), float64(txns)/l.workload.Seconds(), l.changed, l.changes(), end)
 	fmt.Printf("    WAL held behind each slot: %s\n", held)
 
-	if l.native, err = native.catchUp(ctx, end); err != nil {
-		return l, fmt.Errorf("native logical replication: %w", err)
+	runNative := func() error {
+		if err := b.checkpoint(ctx); err != nil {
+			return err
+		}
+		if l.native, err = native.catchUp(ctx, end); err != nil {
+			return fmt.Errorf("native logical replication: %w", err)
+		}
+		fmt.Printf("    native logical replication: caught up in %.2f s, %.0f changes/s\n", l.native.Seconds(), rate(l.changes(), l.native))
+		return nil
 	}
-	fmt.Printf("    native logical replication: caught up in %.2f s, %.0f changes/s\n", l.native.Seconds(), rate(l.changes(), l.native))
-
-	targets := []string{nativeCDCDB}
-	if tf != "" {
+	runOurs := func() error {
+		if err := b.checkpoint(ctx); err != nil {
+			return err
+		}
 		if l.ours, l.mem, err = b.apply(ctx, tf); err != nil {
-			return l, fmt.Errorf("migration_task: %w", err)
+			return fmt.Errorf("migration_task: %w", err)
 		}
 		fmt.Printf("    migration_task: terraform apply caught up in %.2f s, %.0f changes/s, provider peak RSS %.1f MiB (each provider process, in start order: %s)\n",
 			l.ours.Seconds(), rate(l.changes(), l.ours), l.mem.MiB(), l.mem)
 		if err := b.checkOurSlot(ctx, end); err != nil {
-			return l, err
+			return err
 		}
 		b.printTaskState(ctx, tf)
-		if err := b.checkPlanEmpty(ctx, tf); err != nil {
-			return l, err
-		}
+		return b.checkPlanEmpty(ctx, tf)
+	}
+	runs := []func() error{runNative}
+	targets := []string{nativeCDCDB}
+	switch {
+	case tf != "" && oursFirst:
+		runs = []func() error{runOurs, runNative}
+		targets = append(targets, oursCDCDB)
+	case tf != "":
+		runs = append(runs, runOurs)
 		targets = append(targets, oursCDCDB)
 	}
+	for _, run := range runs {
+		if err := run(); err != nil {
+			return l, err
+		}
+	}
 	return l, b.verifyCDC(ctx, targets)
+}
+
+// checkpoint makes both clusters write out their dirty pages now, rather
+// than during the next timed catch-up.
+func (b *bench) checkpoint(ctx context.Context) error {
+	for _, pg := range []*testenv.Postgres{b.src, b.dst} {
+		if err := pg.Exec(ctx, "postgres", "CHECKPOINT"); err != nil {
+			return fmt.Errorf("checkpoint before a timed catch-up: %w", err)
+		}
+	}
+	return nil
 }
 
 // runWorkload runs txns transactions of script on the source: two clients

@@ -75,7 +75,7 @@ func main() {
 	flag.BoolVar(&o.skipFull, "skip-fullload", false, "skip the catalog and full-load measurements: seed the source, then measure the CDC catch-up alone")
 	flag.IntVar(&o.cdc.txns, "cdc-txns", 20000, "pgbench transactions (4 changes each) of the CDC backlog timed against native logical replication; even")
 	flag.IntVar(&o.cdc.bigTxns, "cdc-big-txns", 200000, "transactions of the second CDC backlog, for the memory check; even; 0 skips it")
-	flag.IntVar(&o.cdc.rounds, "cdc-rounds", 3, "times the -cdc-txns backlog is measured; the verdict is on the median ratio")
+	flag.IntVar(&o.cdc.rounds, "cdc-rounds", 5, "times the -cdc-txns backlog is measured; the verdict is on the median ratio")
 	flag.BoolVar(&o.cdc.onlyNative, "cdc-only-native", false, "time native logical replication's catch-up alone (no migration_task)")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)

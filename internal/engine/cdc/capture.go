@@ -44,7 +44,7 @@ var (
 	backoffCap      = 5 * time.Second
 	dropWaitTimeout = 30 * time.Second
 	closeTimeout    = 5 * time.Second
-	firstBatchBytes = 1 << 20
+	firstBatchBytes = 256 << 10
 	// progressInterval is how soon a position newly applied is reported.
 	progressInterval = 100 * time.Millisecond
 	// What a change and a value cost in memory beyond their data (the
