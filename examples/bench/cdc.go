@@ -14,7 +14,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -90,6 +89,15 @@ func (b *bench) cdc(ctx context.Context, o cdcOptions) error {
 		return err
 	}
 	loadBefore := loadAverage()
+	if !o.onlyNative {
+		pg, err := testenv.StartPostgres(ctx, testenv.PostgresOptions{ExtraConf: serverConf})
+		if err != nil {
+			return err
+		}
+		b.oursDst = pg
+		defer func() { _ = pg.Stop(); b.oursDst = nil }()
+		fmt.Printf("    each copy has a target cluster of its own: native's on port %d, migration_task's on port %d\n", b.dst.Port, pg.Port)
+	}
 
 	native, err := b.startNative(ctx)
 	if err != nil {
@@ -125,8 +133,8 @@ func (b *bench) cdc(ctx context.Context, o cdcOptions) error {
 	}
 	var backlogs []backlog
 	for i, n := range sizes {
-		// Whoever goes second finds the target busier (the first one's
-		// dirty pages): the order alternates from round to round.
+		// Whoever goes second may find the machine busier (the first
+		// one's writeback, caches): the order alternates from round to round.
 		l, err := b.catchUp(ctx, script, native, tf, n, i%2 == 1)
 		if err != nil {
 			return fmt.Errorf("catch-up of %s transactions: %w", count(n), err)
@@ -271,7 +279,7 @@ func (n *nativeSub) close(ctx context.Context) {
 // (timed for information only). The slot's position is then the load's cut.
 // It returns the task's Terraform directory.
 func (b *bench) startOurs(ctx context.Context) (string, error) {
-	if err := freshDatabase(ctx, b.dst, oursCDCDB); err != nil {
+	if err := freshDatabase(ctx, b.target(oursCDCDB), oursCDCDB); err != nil {
 		return "", err
 	}
 	dir := filepath.Join(b.work, "tf-cdc")
@@ -303,8 +311,8 @@ func (b *bench) startOurs(ctx context.Context) (string, error) {
 // neither copy follows it, then times native logical replication's catch-up
 // and, when tf is set, the task's (one after the other, never alongside;
 // the task's first when oursFirst), and verifies both copies. Each timed
-// catch-up starts after a checkpoint of both clusters, so that neither
-// pays for writing out what the workload or the other left dirty.
+// catch-up starts after a checkpoint of the clusters (bench.checkpoint), so
+// that neither pays for writing out what the workload or the other left dirty.
 func (b *bench) catchUp(ctx context.Context, script string, native *nativeSub, tf string, txns int, oursFirst bool) (backlog, error) {
 	l := backlog{txns: txns}
 	fmt.Printf("\n    backlog of %s transactions × %d changes:\n", count(txns), changesPerTxn)
@@ -344,9 +352,6 @@ func (b *bench) catchUp(ctx context.Context, script string, native *nativeSub, t
 		return nil
 	}
 	runOurs := func() error {
-		if err := b.checkpoint(ctx); err != nil {
-			return err
-		}
 		if l.ours, l.mem, err = b.apply(ctx, tf); err != nil {
 			return fmt.Errorf("migration_task: %w", err)
 		}
@@ -374,20 +379,6 @@ func (b *bench) catchUp(ctx context.Context, script string, native *nativeSub, t
 		}
 	}
 	return l, b.verifyCDC(ctx, targets)
-}
-
-// checkpoint makes both clusters write out their dirty pages now, rather
-// than during the next timed catch-up, and the kernel write them to disk
-// (the clusters run with fsync off: a checkpoint alone leaves them to the
-// kernel's background writeback).
-func (b *bench) checkpoint(ctx context.Context) error {
-	for _, pg := range []*testenv.Postgres{b.src, b.dst} {
-		if err := pg.Exec(ctx, "postgres", "CHECKPOINT"); err != nil {
-			return fmt.Errorf("checkpoint before a timed catch-up: %w", err)
-		}
-	}
-	syscall.Sync()
-	return nil
 }
 
 // runWorkload runs txns transactions of script on the source: two clients
@@ -514,7 +505,7 @@ func (b *bench) verifyCDC(ctx context.Context, dbs []string) error {
 		return err
 	}
 	for _, db := range dbs {
-		got, err := b.digests(ctx, b.dst, db)
+		got, err := b.digests(ctx, b.target(db), db)
 		if err != nil {
 			return fmt.Errorf("verification FAILED: reading %s: %w", db, err)
 		}
@@ -557,7 +548,7 @@ func (b *bench) cdcCleanup(ctx context.Context, native *nativeSub, tf string) er
 		return fmt.Errorf("clean-up FAILED: replication slots %q and publications %q remain on the source", slots, pubs)
 	}
 	for _, db := range []string{nativeCDCDB, oursCDCDB} {
-		if err := dropDatabase(ctx, b.dst, db); err != nil {
+		if err := dropDatabase(ctx, b.target(db), db); err != nil {
 			return err
 		}
 	}

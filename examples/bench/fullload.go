@@ -252,7 +252,7 @@ func (b *bench) taskConfig(name, mode, sourceDB, targetDB string) string {
     migration = { source = "migrationworks/migration" }
   }
 }
-` + endpoint("source", b.src, sourceDB) + endpoint("target", b.dst, targetDB) + fmt.Sprintf(`resource "migration_task" "bench" {
+` + endpoint("source", b.src, sourceDB) + endpoint("target", b.target(targetDB), targetDB) + fmt.Sprintf(`resource "migration_task" "bench" {
   name               = %q
   source_endpoint_id = migration_endpoint.source.id
   target_endpoint_id = migration_endpoint.target.id

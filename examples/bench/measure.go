@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -20,24 +21,50 @@ import (
 
 // bench holds what every measurement shares.
 type bench struct {
-	src, dst    *testenv.Postgres
+	src, dst *testenv.Postgres
+	// oursDst, while set, holds oursCDCDB: during the CDC catch-ups each
+	// copy has a target cluster to itself, as native's had in the anchors,
+	// rather than one evicting the other's pages from shared_buffers.
+	oursDst     *testenv.Postgres
 	work        string // scratch directory, removed at the end
 	cliConfig   string // TF_CLI_CONFIG_FILE pointing terraform at the built provider
 	parallelism int
 }
 
-// measure is the one timing helper: it checkpoints both clusters, so that no
+// measure is the one timing helper: it checkpoints the clusters, so that no
 // measurement pays for writing out what the previous one left dirty, then
 // times f.
 func (b *bench) measure(ctx context.Context, f func() error) (time.Duration, error) {
-	for _, pg := range []*testenv.Postgres{b.src, b.dst} {
-		if err := pg.Exec(ctx, "postgres", "CHECKPOINT"); err != nil {
-			return 0, err
-		}
+	if err := b.checkpoint(ctx); err != nil {
+		return 0, err
 	}
 	t0 := time.Now()
 	err := f()
 	return time.Since(t0), err
+}
+
+// checkpoint makes every cluster write out its dirty pages now, and the
+// kernel write them to disk (the clusters run with fsync off: a checkpoint
+// alone leaves them to the kernel's background writeback).
+func (b *bench) checkpoint(ctx context.Context) error {
+	for _, pg := range []*testenv.Postgres{b.src, b.dst, b.oursDst} {
+		if pg == nil {
+			continue
+		}
+		if err := pg.Exec(ctx, "postgres", "CHECKPOINT"); err != nil {
+			return fmt.Errorf("checkpoint before a measurement: %w", err)
+		}
+	}
+	syscall.Sync()
+	return nil
+}
+
+// target is the cluster that holds database db on the target side.
+func (b *bench) target(db string) *testenv.Postgres {
+	if db == oursCDCDB && b.oursDst != nil {
+		return b.oursDst
+	}
+	return b.dst
 }
 
 // terraformEnv runs terraform against the built provider, without the
