@@ -290,6 +290,11 @@ func (a *Applier) Apply(ctx context.Context, txns []Txn) (lsn pgoutput.LSN, err 
 	return a.applySerial(ctx, txns)
 }
 
+// rollback ends tx unless it was committed (a committed pgx.Tx rolls back
+// as a no-op), even once ctx is done: the deferred end of each apply
+// transaction.
+func rollback(ctx context.Context, tx pgx.Tx) { _ = tx.Rollback(context.WithoutCancel(ctx)) }
+
 // begin opens an apply transaction. replica reports whether it writes as
 // a replica (no foreign keys, no ordinary triggers).
 func (a *Applier) begin(ctx context.Context) (tx pgx.Tx, replica bool, err error) {
@@ -304,7 +309,7 @@ func (a *Applier) begin(ctx context.Context) (tx pgx.Tx, replica bool, err error
 	// has no statistics the planner could weigh).
 	if _, err := tx.Exec(ctx, "SET LOCAL synchronous_commit = off; SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off",
 		pgx.QueryExecModeSimpleProtocol); err != nil {
-		_ = tx.Rollback(context.WithoutCancel(ctx))
+		rollback(ctx, tx)
 		return nil, false, fmt.Errorf("applying changes of task %s: %w", a.task, err)
 	}
 	// Like a subscription's apply worker, write as a replica: foreign keys
@@ -314,7 +319,7 @@ func (a *Applier) begin(ctx context.Context) (tx pgx.Tx, replica bool, err error
 	if _, err := tx.Exec(ctx, "SAVEPOINT apply_role; SET LOCAL session_replication_role = replica; RELEASE SAVEPOINT apply_role", pgx.QueryExecModeSimpleProtocol); err != nil {
 		replica = false
 		if _, err := tx.Exec(ctx, "ROLLBACK TO SAVEPOINT apply_role", pgx.QueryExecModeSimpleProtocol); err != nil {
-			_ = tx.Rollback(context.WithoutCancel(ctx))
+			rollback(ctx, tx)
 			return nil, false, fmt.Errorf("applying changes of task %s: %w", a.task, err)
 		}
 	}
@@ -326,7 +331,7 @@ func (a *Applier) begin(ctx context.Context) (tx pgx.Tx, replica bool, err error
 // planned columns the target lacks, learns whether the apply may write as a
 // replica, and whether parts of an earlier batch are ahead of the
 // checkpoint (batches are then applied whole until they are caught up).
-func (a *Applier) Prepare(ctx context.Context) (err error) {
+func (a *Applier) Prepare(ctx context.Context) error {
 	if err := a.ensureCheckpointTable(ctx); err != nil {
 		return err
 	}
@@ -334,11 +339,7 @@ func (a *Applier) Prepare(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
-	defer func() {
-		if err != nil {
-			_ = tx.Rollback(context.WithoutCancel(ctx))
-		}
-	}()
+	defer rollback(ctx, tx)
 	if err := a.addPlannedColumns(ctx, tx); err != nil {
 		return err
 	}
@@ -360,16 +361,12 @@ func (a *Applier) Prepare(ctx context.Context) (err error) {
 }
 
 // applySerial applies txns in one target transaction.
-func (a *Applier) applySerial(ctx context.Context, txns []Txn) (lsn pgoutput.LSN, err error) {
+func (a *Applier) applySerial(ctx context.Context, txns []Txn) (pgoutput.LSN, error) {
 	tx, replica, err := a.begin(ctx)
 	if err != nil {
 		return 0, err
 	}
-	defer func() {
-		if err != nil {
-			_ = tx.Rollback(context.WithoutCancel(ctx))
-		}
-	}()
+	defer rollback(ctx, tx)
 	// FOR UPDATE serializes two appliers of one task.
 	cp, err := readCheckpoint(ctx, tx, a.task, " FOR UPDATE")
 	if err != nil {
@@ -390,7 +387,6 @@ func (a *Applier) applySerial(ctx context.Context, txns []Txn) (lsn pgoutput.LSN
 		return 0, err
 	}
 	if last == cp {
-		_ = tx.Rollback(ctx)
 		return cp, nil
 	}
 	for _, at := range a.order {

@@ -292,8 +292,7 @@ func WaitFlushed(ctx context.Context, q interface {
 		return flushed, nil
 	}
 	deadline := time.Now().Add(limit)
-	reach := end
-	for first := true; ; first = false {
+	for {
 		var text string
 		var blockSize int64
 		if err := q.QueryRow(ctx, `SELECT pg_current_wal_flush_lsn()::text, current_setting('wal_block_size')::bigint`).Scan(&text, &blockSize); err != nil {
@@ -304,10 +303,7 @@ func WaitFlushed(ctx context.Context, q interface {
 			return flushed, err
 		}
 		flushed = lsn
-		if first {
-			reach = reachFor(end, blockSize)
-		}
-		if flushed >= reach || !time.Now().Before(deadline) {
+		if flushed >= reachFor(end, blockSize) || !time.Now().Before(deadline) {
 			return flushed, nil
 		}
 		t := time.NewTimer(flushPoll)

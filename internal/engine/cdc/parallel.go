@@ -278,6 +278,7 @@ func (a *Applier) applyParallel(ctx context.Context, txns []Txn, parts [][]Txn) 
 	if err != nil {
 		return 0, fmt.Errorf("applying changes of task %s: %w", a.task, err)
 	}
+	defer rollback(ctx, tx)
 	cp, err := readCheckpoint(ctx, tx, a.task, " FOR UPDATE")
 	if err == nil && last > cp {
 		err = a.saveCheckpoint(ctx, tx, last, true)
@@ -286,23 +287,18 @@ func (a *Applier) applyParallel(ctx context.Context, txns []Txn, parts [][]Txn) 
 		err = tx.Commit(ctx)
 	}
 	if err != nil {
-		_ = tx.Rollback(context.WithoutCancel(ctx))
 		return 0, fmt.Errorf("committing changes of task %s up to %s: %w", a.task, last, err)
 	}
 	return max(last, cp), nil
 }
 
 // applyPart applies one part of a batch with the part's position.
-func (a *Applier) applyPart(ctx context.Context, part, parts int, txns []Txn, last pgoutput.LSN) (err error) {
+func (a *Applier) applyPart(ctx context.Context, part, parts int, txns []Txn, last pgoutput.LSN) error {
 	tx, replica, err := a.begin(ctx)
 	if err != nil {
 		return err
 	}
-	defer func() {
-		if err != nil {
-			_ = tx.Rollback(context.WithoutCancel(ctx))
-		}
-	}()
+	defer rollback(ctx, tx)
 	if !replica {
 		return fmt.Errorf("applying changes of task %s: the target no longer lets the apply write as a replica", a.task)
 	}

@@ -130,6 +130,9 @@ func (s Spec) countAhead(ctx context.Context, src *pgxpool.Pool) (stop func()) {
 	if err != nil || !slot.Exists || slot.Active || slot.LagBytes <= 0 {
 		return func() {}
 	}
+	if m, err = flushedFor(ctx, src, slot, m); err != nil {
+		return func() {}
+	}
 	key := s.backlogKey()
 	backlogs.mu.Lock()
 	c := backlogs.counts[key]

@@ -191,7 +191,9 @@ func (s Spec) inspectCDC(ctx context.Context, src, tgt *pgxpool.Pool, pv *Previe
 		st.Slot, mark = waitSlotIdle(ctx, src, s.Name, st.Slot, mark)
 	}
 	if count && len(pv.Problems) == 0 && st.Slot.Exists && !st.Slot.Active && st.Slot.LagBytes > 0 {
-		st.Pending, st.PendingErr = s.countBacklog(ctx, mark)
+		if mark, st.PendingErr = flushedFor(ctx, src, st.Slot, mark); st.PendingErr == nil {
+			st.Pending, st.PendingErr = s.countBacklog(ctx, mark)
+		}
 		st.PendingKnown = st.PendingErr == nil
 	}
 	if count && st.Slot.Active {
@@ -368,12 +370,14 @@ func slotStatus(ctx context.Context, src *pgxpool.Pool, task string) (cdc.SlotSt
 	if err != nil {
 		return cdc.SlotStatus{}, slotMark{}, err
 	}
-	if st.Exists && !st.Active && st.CurrentLSN > st.ConfirmedFlush {
-		// A count of the backlog must see every transaction the catch-up
-		// would apply.
-		if st.FlushedLSN, err = cdc.WaitFlushed(ctx, src, st.CurrentLSN, st.FlushedLSN, flushWait); err != nil {
-			return cdc.SlotStatus{}, slotMark{}, err
-		}
-	}
 	return st, slotMark{confirmed: st.ConfirmedFlush, restart: st.RestartLSN, flushed: st.FlushedLSN}, nil
+}
+
+// flushedFor is m once the source has flushed the WAL up to st's end
+// (cdc.WaitFlushed): a count of the backlog then sees every transaction
+// committed before st was read, which the catch-up would apply.
+func flushedFor(ctx context.Context, src *pgxpool.Pool, st cdc.SlotStatus, m slotMark) (slotMark, error) {
+	var err error
+	m.flushed, err = cdc.WaitFlushed(ctx, src, st.CurrentLSN, m.flushed, flushWait)
+	return m, err
 }
